@@ -1,0 +1,7 @@
+"""python -m sclab: the lab CLI."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

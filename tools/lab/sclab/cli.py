@@ -1,0 +1,189 @@
+"""./lab: the local lab of Debian 12 systemd nodes that site.yml, Molecule, CI and the
+benchmarks share.  `./lab --help` for the commands."""
+
+import argparse
+import json
+import os
+import sys
+
+from . import image, lab, layout, paths
+from .system import LabError, ensure_host_packages, log
+
+DEFAULT_LAYOUT = "site"
+
+
+def _print(data, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    if "nodes" in data and "layout" in data:
+        print(f"lab {data['lab']} (layout {data['layout']}): {', '.join(f'{k} {v}' for k, v in data['networks'].items())}")
+        for node in data["nodes"]:
+            print(f"  {node['name']:<14} {node['address']:<15} {' '.join(node['groups'])}")
+        print(f"  inventory: {data['inventory']}")
+        if "changes" in data:
+            print(f"  {'changed: ' + '; '.join(data['changes']) if data['changes'] else 'unchanged'} ({data['seconds']} s)")
+    else:
+        print(json.dumps(data, indent=2))
+
+
+def cmd_up(args) -> int:
+    lay = layout.load(args.layout_file or args.layout, nodes=args.nodes)
+    name = args.name or (lay.name if not args.layout_file else None)
+    if not name:
+        raise LabError("--name is required with --layout-file")
+    subnets = lab.parse_subnet_args(args.subnet, lay)
+    lab.validate_name(name)
+    ensure_host_packages()
+    plan = lab.plan(name, lay, subnets)
+    _print(lab.up(plan, rebuild_image=args.rebuild_image), args.json)
+    return 0
+
+
+def cmd_down(args) -> int:
+    names = lab.existing_labs() if args.all else [args.name]
+    for name in names:
+        result = lab.down(name)
+        print(f"lab {name}: removed {', '.join(result['removed']) or 'nothing (it was not up)'}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    names = [args.name] if args.name else lab.existing_labs()
+    results = [lab.status(n) for n in names]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    if not results:
+        print("no lab is up")
+    for res in results:
+        print(f"lab {res['lab']}: {'up' if res['exists'] else 'not up'} {' '.join(f'{k}={v}' for k, v in res['networks'].items())}")
+        for node in res["nodes"]:
+            print(f"  {node['name'] or node['container']:<14} {node['state']:<10} {node.get('systemd', '')}")
+    return 0 if all(r["exists"] for r in results) or not args.name else 1
+
+
+def cmd_shell(args) -> int:
+    ctr = f"{args.name}-{args.node}"
+    command = args.command or ["/bin/bash", "-l"]
+    tty = ["-it"] if sys.stdin.isatty() else ["-i"]
+    os.execvpe("podman", ["podman", "exec", *tty, ctr, *command], paths.podman_env())
+    return 0  # not reached
+
+
+def cmd_ssh(args) -> int:
+    status = lab.status(args.name)
+    inv = paths.lab_state(args.name) / "inventory.yml"
+    if not status["exists"] or not inv.exists():
+        raise LabError(f"lab {args.name!r} is not up")
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    hosts = yaml.safe_load(inv.read_text(encoding="utf-8"))["all"]["hosts"]
+    if args.node not in hosts:
+        raise LabError(f"lab {args.name!r} has no node {args.node!r}; nodes: {', '.join(hosts)}")
+    os.execvp("ssh", ["ssh", *lab.ssh_options(), f"root@{hosts[args.node]['ansible_host']}", *args.command])
+    return 0  # not reached
+
+
+def cmd_inventory(args) -> int:
+    inv = paths.lab_state(args.name) / "inventory.yml"
+    if not inv.exists():
+        raise LabError(f"lab {args.name!r} is not up (no {inv})")
+    print(inv)
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Run a command (ansible-playbook, molecule, ...) against a lab."""
+    inv = paths.lab_state(args.name) / "inventory.yml"
+    if not inv.exists():
+        raise LabError(f"lab {args.name!r} is not up; `./lab up {args.name}` first")
+    if not args.command:
+        raise LabError("nothing to run: give a command after --")
+    env = paths.podman_env()
+    # The lab's generated hosts first, then the project's inventory/lab for group_vars.
+    env["ANSIBLE_INVENTORY"] = f"{inv},{paths.PROJECT / 'inventory' / 'lab'}"
+    command = args.command[1:] if args.command[0] == "--" else args.command
+    os.execvpe(command[0], command, env)
+    return 0  # not reached
+
+
+def cmd_image(args) -> int:
+    ensure_host_packages()
+    if args.prune:
+        for ref in image.prune():
+            print(f"removed {ref}")
+        return 0
+    print(image.ensure(rebuild=args.rebuild))
+    return 0
+
+
+def cmd_layouts(_args) -> int:
+    for name in layout.available():
+        lay = layout.load(name)
+        print(f"{name:<12} {len(lay.nodes)} nodes  {lay.description}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="lab", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="create or complete a lab (idempotent)")
+    p.add_argument("layout", nargs="?", default=DEFAULT_LAYOUT, help=f"layout name (lab/layouts/NAME.yml), default {DEFAULT_LAYOUT}")
+    p.add_argument("--layout-file", help="a layout file instead of a named layout (Molecule uses this)")
+    p.add_argument("--name", help="lab name (default: the layout's name); names containers and networks")
+    p.add_argument("--nodes", type=int, help="node count, for scalable layouts")
+    p.add_argument("--subnet", action="append", metavar="[NET=]CIDR", help="subnet of a network (default: a free /24 from 10.213.0.0/16)")
+    p.add_argument("--rebuild-image", action="store_true", help="rebuild the node image even if its recipe did not change")
+    p.add_argument("--json", action="store_true", help="print the lab as JSON")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="remove a lab and everything it started")
+    p.add_argument("name", nargs="?", default=DEFAULT_LAYOUT)
+    p.add_argument("--all", action="store_true", help="every lab on this machine")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="show labs and their nodes")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("shell", help="a shell (or a command) on a node through podman exec")
+    p.add_argument("node")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("--name", default=DEFAULT_LAYOUT)
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("ssh", help="ssh to a node the way Ansible does")
+    p.add_argument("node")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("--name", default=DEFAULT_LAYOUT)
+    p.set_defaults(func=cmd_ssh)
+
+    p = sub.add_parser("inventory", help="print the path of a lab's inventory")
+    p.add_argument("name", nargs="?", default=DEFAULT_LAYOUT)
+    p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("run", help="run a command with the lab's inventory and podman settings, e.g. `lab run -- ansible-playbook playbooks/site.yml`")
+    p.add_argument("--name", default=DEFAULT_LAYOUT)
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("image", help="build the node image if its recipe changed")
+    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--prune", action="store_true", help="remove images of older recipes")
+    p.set_defaults(func=cmd_image)
+
+    p = sub.add_parser("layouts", help="list the layouts")
+    p.set_defaults(func=cmd_layouts)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (LabError, layout.LayoutError) as exc:
+        log(f"error: {exc}")
+        return 2

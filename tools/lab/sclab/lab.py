@@ -1,0 +1,411 @@
+"""Bringing a lab up and down: networks, nodes, /etc/hosts, ssh trust, inventory."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import aptcache, image, network, paths
+from .layout import NAME_RE, Layout
+from .system import LabError, lab_lock, log, podman, podman_json, run
+
+LABEL = "stormclouds.lab"
+BOOT_TIMEOUT = 120
+
+
+@dataclass
+class Plan:
+    """What a lab is made of, with every address fixed before anything is created."""
+
+    name: str
+    layout: Layout
+    subnets: dict  # network -> IPv4Network
+
+    def container(self, node: str) -> str:
+        return f"{self.name}-{node}"
+
+    def address(self, node_index: int, net: str) -> str:
+        return network.node_address(self.subnets[net], node_index)
+
+    def primary(self, node_index: int) -> str:
+        node = self.layout.nodes[node_index]
+        return self.address(node_index, node.networks[0])
+
+
+def validate_name(name: str) -> None:
+    if not NAME_RE.match(name) or len(name) > 20:
+        raise LabError(f"lab name {name!r} is not valid: up to 20 lowercase letters, digits and '-', starting with a letter")
+
+
+def existing_labs() -> list:
+    found = set()
+    for ctr in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}"):
+        found.add(ctr["Labels"][LABEL])
+    for net in podman_json("network", "ls", "--format", "json"):
+        if LABEL in (net.get("labels") or {}):
+            found.add(net["labels"][LABEL])
+    if paths.LABS.exists():
+        found.update(p.name for p in paths.LABS.iterdir() if p.is_dir())
+    return sorted(found)
+
+
+def plan(name: str, layout: Layout, requested: dict) -> Plan:
+    """Fix the subnets: an existing network keeps its subnet, a new one gets the
+    requested subnet (checked for collisions) or a free one from the pool."""
+    validate_name(name)
+    unknown = set(requested) - set(layout.networks)
+    if unknown:
+        raise LabError(f"--subnet names network(s) {', '.join(sorted(unknown))} that layout {layout.name!r} does not have ({', '.join(layout.networks)})")
+    saved = _saved_layout(name)
+    if saved is not None and saved != layout.to_dict():
+        raise LabError(f"lab {name!r} is up with another layout; run `lab down {name}` first, or pick another --name")
+    current = network.lab_networks()
+    subnets, planned = {}, []
+    for net in layout.networks:
+        net_name = network.network_name(name, net)
+        what = f"lab {name!r} network {net!r}"
+        if net_name in current:
+            if net in requested and requested[net] != current[net_name]:
+                raise LabError(f"{what} exists with subnet {current[net_name]}, not {requested[net]}; run `lab down {name}` first")
+            subnets[net] = current[net_name]
+            continue
+        if net in requested:
+            network.check_free(requested[net], what, planned)
+            subnets[net] = requested[net]
+        else:
+            subnets[net] = network.pick_free(what, planned)
+        planned.append(subnets[net])
+    return Plan(name=name, layout=layout, subnets=subnets)
+
+
+def _saved_layout(name: str):
+    path = paths.lab_state(name) / "layout.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    tmp.replace(path)
+    return True
+
+
+def ensure_ssh_key() -> str:
+    if not paths.SSH_KEY.exists():
+        paths.SSH_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stormclouds-lab", "-f", str(paths.SSH_KEY)])
+    return paths.SSH_KEY.with_suffix(".pub").read_text(encoding="utf-8")
+
+
+def hosts_file(plan_: Plan) -> str:
+    lines = [
+        "# Written by the stormclouds.platform lab: every node of this lab by name.",
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+    ]
+    for index, node in enumerate(plan_.layout.nodes):
+        lines.append(f"{plan_.primary(index)}\t{node.name}")
+    return "\n".join(lines) + "\n"
+
+
+def up(plan_: Plan, rebuild_image: bool = False) -> dict:
+    """Create what is missing; a second call on a complete lab changes nothing."""
+    started = time.monotonic()
+    changes = []
+    with lab_lock():
+        ref = image.ensure(rebuild=rebuild_image)
+        aptcache.ensure_cache()
+        state = paths.lab_state(plan_.name)
+        state.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(state / "layout.json", json.dumps(plan_.layout.to_dict(), indent=2, sort_keys=True) + "\n")
+        pubkey = ensure_ssh_key()
+        for net in plan_.layout.networks:
+            if _ensure_network(plan_, net):
+                changes.append(f"network {network.network_name(plan_.name, net)} {plan_.subnets[net]}")
+            # Before any node starts: nothing may be routed in or out of the lab.
+            if network.isolate(network.network_name(plan_.name, net)):
+                changes.append(f"isolation rules of {network.network_name(plan_.name, net)}")
+        hosts = hosts_file(plan_)
+        existing = {c["Names"][0]: c for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={plan_.name}")}
+        wanted = {plan_.container(n.name) for n in plan_.layout.nodes}
+        for extra in sorted(set(existing) - wanted):
+            podman("rm", "-f", "-t", "2", extra)
+            changes.append(f"removed node {extra} (not in the layout)")
+        for index, node in enumerate(plan_.layout.nodes):
+            ctr = plan_.container(node.name)
+            if ctr not in existing:
+                _create_node(plan_, index, ref, hosts, pubkey)
+                changes.append(f"created node {node.name}")
+            elif existing[ctr]["State"] != "running":
+                podman("start", ctr)
+                changes.append(f"started node {node.name}")
+            elif existing[ctr].get("Image") != ref:
+                log(f"warning: node {node.name} runs image {existing[ctr].get('Image')}, not {ref}; `lab down {plan_.name}` and `lab up` to use the new image")
+        for index, node in enumerate(plan_.layout.nodes):
+            _wait_booted(plan_.container(node.name))
+        for index, node in enumerate(plan_.layout.nodes):
+            if _sync_file(plan_.container(node.name), "/etc/hosts", hosts):
+                changes.append(f"/etc/hosts of {node.name}")
+        for net in plan_.layout.networks:
+            aptcache.ensure_forwarder(plan_.name, net, network.gateway(plan_.subnets[net]))
+        _write_known_hosts(plan_)
+        _check_ssh(plan_)
+        if _write_if_changed(state / "inventory.yml", inventory(plan_)):
+            changes.append(f"inventory {state / 'inventory.yml'}")
+    summary = describe(plan_)
+    summary["changes"] = changes
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    return summary
+
+
+def _ensure_network(plan_: Plan, net: str) -> bool:
+    name = network.network_name(plan_.name, net)
+    if name in network.lab_networks():
+        return False
+    subnet = plan_.subnets[net]
+    # --internal: the lab must never route anywhere but its own nodes.
+    podman(
+        "network", "create", "--internal",
+        "--subnet", str(subnet), "--gateway", network.gateway(subnet),
+        "--label", f"{LABEL}={plan_.name}", name,
+    )
+    return True
+
+
+def _create_node(plan_: Plan, index: int, ref: str, hosts: str, pubkey: str) -> None:
+    node = plan_.layout.nodes[index]
+    ctr = plan_.container(node.name)
+    nets = []
+    for net in node.networks:
+        nets += ["--network", f"{network.network_name(plan_.name, net)}:ip={plan_.address(index, net)},alias={node.name}"]
+    podman(
+        "create", "--name", ctr, "--hostname", node.name,
+        "--label", f"{LABEL}={plan_.name}", "--label", f"{LABEL}.node={node.name}",
+        # Privileged: Debian units with mount namespaces (haproxy, ...) fail with
+        # 226/NAMESPACE otherwise, and DRBD/VIP tooling wants the capabilities.
+        "--privileged", "--systemd", "always", "--shm-size", "512m",
+        "--stop-timeout", "10",
+        *nets, ref,
+    )
+    primary_net = node.networks[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        files = {
+            "/etc/hosts": (hosts, 0o644),
+            "/etc/lab/gateway": (network.gateway(plan_.subnets[primary_net]) + "\n", 0o644),
+            "/root/.ssh/authorized_keys": (pubkey, 0o600),
+        }
+        for dest, (text, mode) in files.items():
+            src = tmpdir / dest.replace("/", "_")
+            src.write_text(text, encoding="utf-8")
+            src.chmod(mode)
+            podman("cp", str(src), f"{ctr}:{dest}")
+    podman("start", ctr)
+
+
+def _wait_booted(ctr: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    state = ""
+    while time.monotonic() < deadline:
+        proc = podman("exec", ctr, "systemctl", "is-system-running", check=False)
+        state = proc.stdout.strip()
+        if state == "running":
+            return
+        if state == "degraded":
+            failed = podman("exec", ctr, "systemctl", "--failed", "--no-legend", "--plain", check=False).stdout.strip()
+            raise LabError(f"node {ctr} booted degraded; failed units:\n{failed}")
+        time.sleep(0.3)
+    raise LabError(f"node {ctr} did not finish booting in {BOOT_TIMEOUT} s (systemd says {state or 'nothing'})")
+
+
+def _sync_file(ctr: str, path: str, text: str) -> bool:
+    current = podman("exec", ctr, "cat", path, check=False).stdout
+    if current == text:
+        return False
+    podman("exec", "-i", ctr, "sh", "-c", f"cat > {path}", input_text=text)
+    return True
+
+
+def _write_known_hosts(plan_: Plan) -> None:
+    lines = []
+    for index, node in enumerate(plan_.layout.nodes):
+        key = podman("exec", plan_.container(node.name), "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
+        names = [node.name] + [plan_.address(index, net) for net in node.networks]
+        lines.append(f"{','.join(names)} {key[0]} {key[1]}")
+    _write_if_changed(paths.lab_state(plan_.name) / "known_hosts", "\n".join(lines) + "\n")
+    _merge_known_hosts()
+
+
+def _merge_known_hosts() -> None:
+    """One machine-wide known_hosts for all labs, so any ssh client can pin every node."""
+    text = ""
+    if paths.LABS.exists():
+        for lab_dir in sorted(paths.LABS.iterdir()):
+            known = lab_dir / "known_hosts"
+            if known.exists():
+                text += known.read_text(encoding="utf-8")
+    paths.SSH_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_if_changed(paths.KNOWN_HOSTS, text, 0o644)
+
+
+def ssh_options() -> list:
+    return [
+        "-i", str(paths.SSH_KEY),
+        "-o", f"UserKnownHostsFile={paths.KNOWN_HOSTS}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=5",
+    ]
+
+
+def _check_ssh(plan_: Plan) -> None:
+    """Prove Ansible's way in: ssh as root with the lab key and a pinned host key."""
+    procs = []
+    for index, node in enumerate(plan_.layout.nodes):
+        cmd = ["ssh", *ssh_options(), f"root@{plan_.primary(index)}", "true"]
+        procs.append((node.name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))  # pylint: disable=consider-using-with
+    failed = []
+    for name, proc in procs:
+        _, err = proc.communicate(timeout=30)
+        if proc.returncode:
+            failed.append(f"{name}: {err.strip()}")
+    if failed:
+        raise LabError("ssh to lab nodes failed:\n" + "\n".join(failed))
+
+
+def inventory(plan_: Plan) -> str:
+    primary_net = plan_.layout.networks[0]
+    data = {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "ansible_ssh_private_key_file": str(paths.SSH_KEY),
+                "ansible_ssh_common_args": " ".join(
+                    ["-o UserKnownHostsFile=" + str(paths.KNOWN_HOSTS), "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes"]
+                ),
+                "common_apt_proxy": f"http://{network.gateway(plan_.subnets[primary_net])}:{paths.ACNG_PORT}",
+                "lab_name": plan_.name,
+                "lab_layout": plan_.layout.name,
+                "lab_networks": {
+                    net: {
+                        "subnet": str(subnet),
+                        "gateway": network.gateway(subnet),
+                        "vip_range": network.vip_range(subnet),
+                    }
+                    for net, subnet in plan_.subnets.items()
+                },
+            },
+            "hosts": {
+                node.name: {
+                    "ansible_host": plan_.primary(index),
+                    "lab_container": plan_.container(node.name),
+                    "lab_addresses": {net: plan_.address(index, net) for net in node.networks},
+                }
+                for index, node in enumerate(plan_.layout.nodes)
+            },
+            "children": {group: {"hosts": {n: None for n in members}} for group, members in plan_.layout.groups.items()},
+        }
+    }
+    header = f"# Written by ./lab up for lab {plan_.name!r} (layout {plan_.layout.name!r}); `lab up` rewrites it.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def describe(plan_: Plan) -> dict:
+    return {
+        "lab": plan_.name,
+        "layout": plan_.layout.name,
+        "inventory": str(paths.lab_state(plan_.name) / "inventory.yml"),
+        "networks": {net: str(subnet) for net, subnet in plan_.subnets.items()},
+        "nodes": [
+            {
+                "name": node.name,
+                "container": plan_.container(node.name),
+                "address": plan_.primary(index),
+                "addresses": {net: plan_.address(index, net) for net in node.networks},
+                "groups": node.groups,
+            }
+            for index, node in enumerate(plan_.layout.nodes)
+        ],
+    }
+
+
+def status(name: str) -> dict:
+    containers = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
+    nets = {n: s for n, s in network.lab_networks().items() if n.startswith(f"{name}-")}
+    nodes = []
+    for ctr in sorted(containers, key=lambda c: c["Names"][0]):
+        node = {"container": ctr["Names"][0], "name": ctr["Labels"].get(f"{LABEL}.node"), "state": ctr["State"]}
+        if ctr["State"] == "running":
+            node["systemd"] = podman("exec", ctr["Names"][0], "systemctl", "is-system-running", check=False).stdout.strip()
+        nodes.append(node)
+    return {
+        "lab": name,
+        "exists": bool(containers or nets),
+        "inventory": str(paths.lab_state(name) / "inventory.yml"),
+        "networks": {n: str(s) for n, s in nets.items()},
+        "nodes": nodes,
+        "apt_forwarders": sorted(p.stem for p in paths.lab_run(name).glob("*.pid")) if paths.lab_run(name).exists() else [],
+    }
+
+
+def down(name: str) -> dict:
+    """Remove every trace of a lab: containers, networks, processes, state."""
+    validate_name(name)
+    removed = []
+    with lab_lock():
+        own = {n: s for n, s in network.lab_networks().items() if (podman_json("network", "inspect", n)[0].get("labels") or {}).get(LABEL) == name}
+        gateways = [network.gateway(s) for s in own.values()]
+        bridges = {n: network.bridge_of(n) for n in own}
+        for ctr in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}"):
+            podman("rm", "-f", "-t", "2", ctr["Id"])
+            removed.append(f"node {ctr['Names'][0]}")
+        for net_name, bridge in bridges.items():
+            podman("network", "rm", "-f", net_name)
+            network.release(net_name, bridge)
+            removed.append(f"network {net_name}")
+        aptcache.stop_forwarders(name)
+        shutil.rmtree(paths.lab_run(name), ignore_errors=True)
+        shutil.rmtree(paths.lab_state(name), ignore_errors=True)
+        _merge_known_hosts()
+        if not existing_labs():
+            aptcache.stop_cache()
+    leftovers = leftovers_of(name, gateways)
+    if leftovers:
+        raise LabError(f"lab {name!r} left things behind: {'; '.join(leftovers)}")
+    return {"lab": name, "removed": removed}
+
+
+def leftovers_of(name: str, gateways: list) -> list:
+    """What of a lab still exists: containers, networks, conmon or forwarder processes."""
+    found = [f"container {c['Names'][0]}" for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")]
+    found += [f"network {n}" for n in network.lab_networks() if n.startswith(f"{name}-")]
+    found += [f"firewall rule {r}" for r in network.isolation_rules() if f"stormclouds-lab {name}-" in r]
+    markers = [f"-n {name}-"] + [f"bind={gw}," for gw in gateways]
+    for line in run(["ps", "-eo", "pid=,args="]).stdout.splitlines():
+        if any(marker in line for marker in markers) and ("conmon" in line or "socat" in line):
+            found.append(f"process {line.strip()}")
+    return found
+
+
+def parse_subnet_args(values: list, layout: Layout) -> dict:
+    """--subnet CIDR (first network) or --subnet NET=CIDR, validated."""
+    out = {}
+    for value in values or []:
+        net, cidr = value.split("=", 1) if "=" in value else (layout.networks[0], value)
+        out[net] = network.parse_subnet(cidr, f"--subnet {value}")
+    return out
