@@ -132,6 +132,8 @@ def up(plan_: Plan, rebuild_image: bool = False) -> dict:
         state.mkdir(parents=True, exist_ok=True)
         _write_if_changed(state / "layout.json", json.dumps(plan_.layout.to_dict(), indent=2, sort_keys=True) + "\n")
         pubkey = ensure_ssh_key()
+        # ssh ControlPersist sockets of Ansible, Molecule and testinfra (ansible.cfg).
+        (paths.RUN / "ssh-cp").mkdir(parents=True, exist_ok=True, mode=0o700)
         for net in plan_.layout.networks:
             if _ensure_network(plan_, net):
                 changes.append(f"network {network.network_name(plan_.name, net)} {plan_.subnets[net]}")

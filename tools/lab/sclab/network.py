@@ -107,7 +107,12 @@ def bridge_of(name: str) -> str:
 
 def _forward_rules(bridge: str, name: str) -> list:
     comment = ["-m", "comment", "--comment", f"stormclouds-lab {name}"]
-    return [["FORWARD", "-i", bridge, *comment, "-j", "DROP"], ["FORWARD", "-o", bridge, *comment, "-j", "DROP"]]
+    # With br_netfilter (as here) frames between two nodes of one bridge pass FORWARD
+    # too, with the bridge as both in and out interface: those must pass.
+    return [
+        ["FORWARD", "-i", bridge, "!", "-o", bridge, *comment, "-j", "DROP"],
+        ["FORWARD", "-o", bridge, "!", "-i", bridge, *comment, "-j", "DROP"],
+    ]
 
 
 def isolate(name: str) -> bool:
@@ -116,8 +121,8 @@ def isolate(name: str) -> bool:
     --internal only means podman sets up no NAT: with forwarding on (as here) the host
     would still route a node's packets out of the machine, and between two networks of
     a lab (the FRT test needs an "outside" that cannot reach the intranet). Traffic
-    inside one network is bridged, not routed, and the nodes still reach the host's
-    gateway address (the apt cache), which is local delivery, not forwarding.
+    inside one network passes, and the nodes still reach the host's gateway address
+    (the apt cache), which is local delivery, not forwarding.
     """
     changed = False
     for rule in _forward_rules(bridge_of(name), name):

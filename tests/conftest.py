@@ -1,0 +1,6 @@
+"""Shared pytest settings: the lab package is importable from tools/lab."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "lab"))
