@@ -108,17 +108,25 @@ def ensure_ssh_key() -> str:
     return paths.SSH_KEY.with_suffix(".pub").read_text(encoding="utf-8")
 
 
-def hosts_file(plan_: Plan) -> str:
-    lines = [
-        "# Written by the stormclouds.platform lab: every node of this lab by name.",
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "ff02::1\tip6-allnodes",
-        "ff02::2\tip6-allrouters",
-    ]
-    for index, node in enumerate(plan_.layout.nodes):
-        lines.append(f"{plan_.primary(index)}\t{node.name}")
-    return "\n".join(lines) + "\n"
+HOSTS_BEGIN = "# BEGIN stormclouds lab: the nodes of this lab"
+HOSTS_END = "# END stormclouds lab"
+
+
+def hosts_block(plan_: Plan) -> str:
+    lines = [HOSTS_BEGIN]
+    lines += [f"{plan_.primary(index)}\t{node.name}" for index, node in enumerate(plan_.layout.nodes)]
+    return "\n".join(lines + [HOSTS_END]) + "\n"
+
+
+def with_hosts_block(current: str, block: str) -> str:
+    """current /etc/hosts with the lab's block in place; lines outside it (the
+    roles', an operator's) stay as they are."""
+    if HOSTS_BEGIN in current and HOSTS_END in current:
+        head, rest = current.split(HOSTS_BEGIN, 1)
+        tail = rest.split(HOSTS_END, 1)[1].lstrip("\n")
+        return head + block + tail
+    base = current if current.endswith("\n") or not current else current + "\n"
+    return base + block
 
 
 def up(plan_: Plan, rebuild_image: bool = False) -> dict:
@@ -140,7 +148,7 @@ def up(plan_: Plan, rebuild_image: bool = False) -> dict:
             # Before any node starts: nothing may be routed in or out of the lab.
             if network.isolate(network.network_name(plan_.name, net)):
                 changes.append(f"isolation rules of {network.network_name(plan_.name, net)}")
-        hosts = hosts_file(plan_)
+        hosts = hosts_block(plan_)
         existing = {c["Names"][0]: c for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={plan_.name}")}
         wanted = {plan_.container(n.name) for n in plan_.layout.nodes}
         for extra in sorted(set(existing) - wanted):
@@ -158,8 +166,8 @@ def up(plan_: Plan, rebuild_image: bool = False) -> dict:
                 log(f"warning: node {node.name} runs image {existing[ctr].get('Image')}, not {ref}; `lab down {plan_.name}` and `lab up` to use the new image")
         for index, node in enumerate(plan_.layout.nodes):
             _wait_booted(plan_.container(node.name))
-        for index, node in enumerate(plan_.layout.nodes):
-            if _sync_file(plan_.container(node.name), "/etc/hosts", hosts):
+        for node in plan_.layout.nodes:
+            if _sync_hosts(plan_.container(node.name), hosts):
                 changes.append(f"/etc/hosts of {node.name}")
         for net in plan_.layout.networks:
             aptcache.ensure_forwarder(plan_.name, net, network.gateway(plan_.subnets[net]))
@@ -205,8 +213,9 @@ def _create_node(plan_: Plan, index: int, ref: str, hosts: str, pubkey: str) -> 
     primary_net = node.networks[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
+        base_hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         files = {
-            "/etc/hosts": (hosts, 0o644),
+            "/etc/hosts": (with_hosts_block(base_hosts, hosts), 0o644),
             "/etc/lab/gateway": (network.gateway(plan_.subnets[primary_net]) + "\n", 0o644),
             "/root/.ssh/authorized_keys": (pubkey, 0o600),
         }
@@ -233,11 +242,12 @@ def _wait_booted(ctr: str) -> None:
     raise LabError(f"node {ctr} did not finish booting in {BOOT_TIMEOUT} s (systemd says {state or 'nothing'})")
 
 
-def _sync_file(ctr: str, path: str, text: str) -> bool:
-    current = podman("exec", ctr, "cat", path, check=False).stdout
-    if current == text:
+def _sync_hosts(ctr: str, block: str) -> bool:
+    current = podman("exec", ctr, "cat", "/etc/hosts").stdout
+    wanted = with_hosts_block(current, block)
+    if current == wanted:
         return False
-    podman("exec", "-i", ctr, "sh", "-c", f"cat > {path}", input_text=text)
+    podman("exec", "-i", ctr, "sh", "-c", "cat > /etc/hosts", input_text=wanted)
     return True
 
 

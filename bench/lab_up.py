@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Benchmark: `lab up` of 3 nodes with a warm image (cold lab: no containers or
+network), against a second, idempotent `lab up` of the same lab, side by side.
+
+Run as root from the project: ./lab run -- python bench/lab_up.py [--runs N]
+Writes bench/results/lab_up.json and bench/results/lab_up_idempotent.json."""
+
+import argparse
+
+from benchlib import LAB, save, timed
+
+NAME = "b-up"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    timed([LAB, "image"])  # the image is warm for every sample
+    timed([LAB, "down", NAME])
+    cold, again = [], []
+    try:
+        for _ in range(args.runs):
+            cold.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
+            again.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
+            timed([LAB, "down", NAME])
+    finally:
+        timed([LAB, "down", NAME])
+    command = f"./lab run -- python bench/lab_up.py --runs {args.runs}"
+    base = save("lab_up", "lab up, 3 nodes, warm image", "s", cold, command)
+    save("lab_up_idempotent", "second lab up of the same 3 nodes", "s", again, command,
+         baseline={"metric": base["metric"], "median": base["median"]})
+
+
+if __name__ == "__main__":
+    main()
