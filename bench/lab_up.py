@@ -20,7 +20,7 @@ def main() -> None:
     timed([LAB, "down", NAME])
     cold, again = [], []
     try:
-        for _ in range(args.runs):
+        for _sample in range(args.runs):
             cold.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
             again.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
             timed([LAB, "down", NAME])

@@ -24,7 +24,7 @@ def main() -> None:
     timed([LAB, "down", NAME])
     cold, second = [], []
     try:
-        for _ in range(args.runs):
+        for _sample in range(args.runs):
             timed([LAB, "up", "site", "--name", NAME])
             cold.append(timed(playbook, env=env))
             second.append(timed(playbook, env=env))

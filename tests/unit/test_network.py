@@ -44,7 +44,7 @@ def test_a_subnet_on_a_host_route_is_refused_naming_it():
     routes = _host_routes()
     assert routes, "a machine with a network has at least the route of its own subnet"
     taken = ipaddress.ip_network(routes[0], strict=False)
-    with pytest.raises(LabError, match=rf"collides with (route|address) "):
+    with pytest.raises(LabError, match=r"collides with (route|address) "):
         network.check_free(taken, "test", [])
 
 

@@ -57,7 +57,7 @@ def test_system_is_running(host):
     # the cluster roles would inherit. Only the transient boot states are
     # waited out.
     state = ""
-    for _ in range(30):
+    for _attempt in range(30):
         state = host.run("systemctl is-system-running").stdout.strip()
         if state not in ("initializing", "starting"):
             break

@@ -110,7 +110,7 @@ def _stop_pid(pidfile) -> None:
     pid = pid_alive(pidfile)
     if pid:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _attempt in range(50):
             try:
                 os.kill(pid, 0)
             except OSError:

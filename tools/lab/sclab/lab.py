@@ -292,7 +292,7 @@ def _check_ssh(plan_: Plan) -> None:
         procs.append((node.name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))  # pylint: disable=consider-using-with
     failed = []
     for name, proc in procs:
-        _, err = proc.communicate(timeout=30)
+        err = proc.communicate(timeout=30)[1]
         if proc.returncode:
             failed.append(f"{name}: {err.strip()}")
     if failed:

@@ -90,7 +90,7 @@ def parse_subnet(text: str, what: str) -> ipaddress.IPv4Network:
 
 
 def pick_free(what: str, exclude: list) -> ipaddress.IPv4Network:
-    taken = [net for _, net in _host_networks()] + list(lab_networks().values()) + exclude
+    taken = [net for _description, net in _host_networks()] + list(lab_networks().values()) + exclude
     for candidate in POOL.subnets(new_prefix=24):
         if candidate.network_address == POOL.network_address:
             continue
