@@ -51,3 +51,22 @@ def save(name: str, metric: str, unit: str, samples: list, command: str, baselin
         line += f"; baseline {baseline['metric']} median {baseline['median']} {unit}; ratio {result['ratio']}"
     print(line, flush=True)
     return result
+
+
+def first_vs_second(lab: str, runs: int, prepare, action: list, command: str, first: tuple, second: tuple) -> None:
+    """Per sample, on a fresh lab: run `prepare` (untimed, may be None), time `action`,
+    time the same `action` again, take the lab down. Saves both series, the second
+    with the first as baseline. first/second: (result name, metric)."""
+    timed([LAB, "down", lab])
+    firsts, seconds = [], []
+    try:
+        for _sample in range(runs):
+            if prepare:
+                timed(prepare)
+            firsts.append(timed(action))
+            seconds.append(timed(action))
+            timed([LAB, "down", lab])
+    finally:
+        timed([LAB, "down", lab])
+    base = save(first[0], first[1], "s", firsts, command)
+    save(second[0], second[1], "s", seconds, command, baseline={"metric": base["metric"], "median": base["median"]})

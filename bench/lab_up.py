@@ -7,9 +7,7 @@ Writes bench/results/lab_up.json and bench/results/lab_up_idempotent.json."""
 
 import argparse
 
-from benchlib import LAB, save, timed
-
-NAME = "b-up"
+from benchlib import LAB, first_vs_second, timed
 
 
 def main() -> None:
@@ -17,19 +15,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     timed([LAB, "image"])  # the image is warm for every sample
-    timed([LAB, "down", NAME])
-    cold, again = [], []
-    try:
-        for _sample in range(args.runs):
-            cold.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
-            again.append(timed([LAB, "up", "default", "--nodes", "3", "--name", NAME]))
-            timed([LAB, "down", NAME])
-    finally:
-        timed([LAB, "down", NAME])
-    command = f"./lab run -- python bench/lab_up.py --runs {args.runs}"
-    base = save("lab_up", "lab up, 3 nodes, warm image", "s", cold, command)
-    save("lab_up_idempotent", "second lab up of the same 3 nodes", "s", again, command,
-         baseline={"metric": base["metric"], "median": base["median"]})
+    first_vs_second(
+        "b-up", args.runs, None, [LAB, "up", "default", "--nodes", "3", "--name", "b-up"],
+        f"./lab run -- python bench/lab_up.py --runs {args.runs}",
+        ("lab_up", "lab up, 3 nodes, warm image"),
+        ("lab_up_idempotent", "second lab up of the same 3 nodes"),
+    )
 
 
 if __name__ == "__main__":

@@ -118,6 +118,12 @@ def cmd_image(args) -> int:
     return 0
 
 
+def cmd_setup(_args) -> int:
+    ensure_host_packages()
+    print("the machine has what the lab needs")
+    return 0
+
+
 def cmd_layouts(_args) -> int:
     for name in layout.available():
         lay = layout.load(name)
@@ -174,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--prune", action="store_true", help="remove images of older recipes")
     p.set_defaults(func=cmd_image)
+
+    p = sub.add_parser("setup", help="install the Debian packages the lab needs (up and image do it too)")
+    p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("layouts", help="list the layouts")
     p.set_defaults(func=cmd_layouts)
