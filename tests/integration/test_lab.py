@@ -99,7 +99,7 @@ def test_ansible_reaches_nodes_over_ssh_with_pinned_host_keys(up):
 
 def test_nodes_reach_the_apt_cache_on_their_gateway(up):
     gateway = up["networks"]["lan"].rsplit(".", 1)[0] + ".1"
-    proc = on("node1", "python3", "-c", f"import socket; socket.create_connection(('{gateway}', 3142), timeout=3)")
+    proc = on("node1", "python3", "-c", f"import socket; socket.create_connection(('{gateway}', 3942), timeout=3)")
     assert proc.returncode == 0, proc.stderr
 
 
@@ -117,12 +117,17 @@ def test_status_reports_every_node_running(up):
 
 
 def test_down_leaves_nothing_behind(up):
-    lab("down", OTHER)
+    # OTHER ("t-lab-other") starts with NAME ("t-lab-"): down goes by label, not by
+    # name prefix, so it must leave OTHER whole.
     result = lab("down", NAME)
+    other = json.loads(lab("status", OTHER, "--json").stdout)[0]
+    assert other["exists"] and [n["state"] for n in other["nodes"]] == ["running"]
+    assert other["networks"] == {f"{OTHER}-lan": other["networks"][f"{OTHER}-lan"]}
+    lab("down", OTHER)
     assert "removed node t-lab-node1, node t-lab-node2, network t-lab-lan" in result.stdout
     assert not any(n.startswith(NAME + "-") for n in podman_names("containers") + podman_names("networks"))
     rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
-    assert f"stormclouds-lab {NAME}-" not in rules
+    assert "stormclouds-lab lab=t-lab" not in rules
     procs = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=True).stdout
     assert f"-n {NAME}-node" not in procs
     assert not Path(f"/var/lib/stormclouds-lab/labs/{NAME}").exists()

@@ -77,3 +77,21 @@ def test_multi_network_layout_keeps_node_networks_in_order():
     )
     assert [n.networks for n in lay.nodes] == [["intranet"], ["intranet", "outside"], ["outside"]]
     assert lay.to_dict()["nodes"][1] == {"name": "dmz1", "groups": ["dmz"], "networks": ["intranet", "outside"]}
+
+
+def test_a_missing_layout_file_is_named(tmp_path):
+    with pytest.raises(LayoutError, match="layout file .*nope.yml does not exist"):
+        layout.load(str(tmp_path / "nope.yml"))
+
+
+def test_a_malformed_layout_file_is_named(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("nodes: [unclosed\n", encoding="utf-8")
+    with pytest.raises(LayoutError, match=f"layout file {bad} cannot be read"):
+        layout.load(str(bad))
+
+
+@pytest.mark.parametrize("scalable", [{"prefix": "n", "min": "1"}, {"prefix": "n", "min": 0}, {"prefix": "n", "min": 4, "max": 2}])
+def test_bad_scalable_bounds_are_refused(scalable):
+    with pytest.raises(LayoutError, match="scalable.min and scalable.max must be whole numbers"):
+        layout.parse("bad", {"scalable": scalable}, nodes=2)

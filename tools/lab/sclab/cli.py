@@ -7,7 +7,7 @@ import os
 import sys
 
 from . import image, lab, layout, paths
-from .system import LabError, ensure_host_packages, log
+from .system import LabError, ensure_host_packages, lab_lock, log
 
 DEFAULT_LAYOUT = "site"
 
@@ -35,8 +35,7 @@ def cmd_up(args) -> int:
     subnets = lab.parse_subnet_args(args.subnet, lay)
     lab.validate_name(name)
     ensure_host_packages()
-    plan = lab.plan(name, lay, subnets)
-    _print(lab.up(plan, rebuild_image=args.rebuild_image), args.json)
+    _print(lab.up(name, lay, subnets, rebuild_image=args.rebuild_image), args.json)
     return 0
 
 
@@ -110,11 +109,12 @@ def cmd_run(args) -> int:
 
 def cmd_image(args) -> int:
     ensure_host_packages()
-    if args.prune:
-        for ref in image.prune():
-            print(f"removed {ref}")
-        return 0
-    print(image.ensure(rebuild=args.rebuild))
+    with lab_lock():
+        if args.prune:
+            for ref in image.prune():
+                print(f"removed {ref}")
+            return 0
+        print(image.ensure(rebuild=args.rebuild))
     return 0
 
 

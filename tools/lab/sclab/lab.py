@@ -1,5 +1,6 @@
 """Bringing a lab up and down: networks, nodes, /etc/hosts, ssh trust, inventory."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -14,8 +15,9 @@ from . import aptcache, image, network, paths
 from .layout import NAME_RE, Layout
 from .system import LabError, lab_lock, log, podman, podman_json, run
 
-LABEL = "stormclouds.lab"
+LABEL = network.LABEL
 BOOT_TIMEOUT = 120
+SSH_CONTROL_DIR = paths.RUN / "ssh-cp"
 
 
 @dataclass
@@ -70,6 +72,9 @@ def plan(name: str, layout: Layout, requested: dict) -> Plan:
         net_name = network.network_name(name, net)
         what = f"lab {name!r} network {net!r}"
         if net_name in current:
+            holder = network.owner(net_name)
+            if holder != name:
+                raise LabError(f"{what}: podman network {net_name} belongs to {'lab ' + repr(holder) if holder else 'no lab'}; pick another --name")
             if net in requested and requested[net] != current[net_name]:
                 raise LabError(f"{what} exists with subnet {current[net_name]}, not {requested[net]}; run `lab down {name}` first")
             subnets[net] = current[net_name]
@@ -129,11 +134,14 @@ def with_hosts_block(current: str, block: str) -> str:
     return base + block
 
 
-def up(plan_: Plan, rebuild_image: bool = False) -> dict:
-    """Create what is missing; a second call on a complete lab changes nothing."""
+def up(name: str, layout: Layout, requested: dict, rebuild_image: bool = False) -> dict:
+    """Create what is missing; a second call on a complete lab changes nothing.
+    Subnets are fixed under the machine's lab lock, so two `up` at once cannot pick
+    the same free subnet."""
     started = time.monotonic()
     changes = []
     with lab_lock():
+        plan_ = plan(name, layout, requested)
         ref = image.ensure(rebuild=rebuild_image)
         aptcache.ensure_cache()
         state = paths.lab_state(plan_.name)
@@ -141,12 +149,12 @@ def up(plan_: Plan, rebuild_image: bool = False) -> dict:
         _write_if_changed(state / "layout.json", json.dumps(plan_.layout.to_dict(), indent=2, sort_keys=True) + "\n")
         pubkey = ensure_ssh_key()
         # ssh ControlPersist sockets of Ansible, Molecule and testinfra (ansible.cfg).
-        (paths.RUN / "ssh-cp").mkdir(parents=True, exist_ok=True, mode=0o700)
+        SSH_CONTROL_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         for net in plan_.layout.networks:
             if _ensure_network(plan_, net):
                 changes.append(f"network {network.network_name(plan_.name, net)} {plan_.subnets[net]}")
             # Before any node starts: nothing may be routed in or out of the lab.
-            if network.isolate(network.network_name(plan_.name, net)):
+            if network.isolate(plan_.name, net, network.network_name(plan_.name, net)):
                 changes.append(f"isolation rules of {network.network_name(plan_.name, net)}")
         hosts = hosts_block(plan_)
         existing = {c["Names"][0]: c for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={plan_.name}")}
@@ -154,18 +162,24 @@ def up(plan_: Plan, rebuild_image: bool = False) -> dict:
         for extra in sorted(set(existing) - wanted):
             podman("rm", "-f", "-t", "2", extra)
             changes.append(f"removed node {extra} (not in the layout)")
+        booted = set()
         for index, node in enumerate(plan_.layout.nodes):
             ctr = plan_.container(node.name)
             if ctr not in existing:
                 _create_node(plan_, index, ref, hosts, pubkey)
                 changes.append(f"created node {node.name}")
+                booted.add(ctr)
             elif existing[ctr]["State"] != "running":
                 podman("start", ctr)
                 changes.append(f"started node {node.name}")
+                booted.add(ctr)
             elif existing[ctr].get("Image") != ref:
                 log(f"warning: node {node.name} runs image {existing[ctr].get('Image')}, not {ref}; `lab down {plan_.name}` and `lab up` to use the new image")
-        for index, node in enumerate(plan_.layout.nodes):
-            _wait_booted(plan_.container(node.name))
+        for node in plan_.layout.nodes:
+            ctr = plan_.container(node.name)
+            # A node this call booted must come up clean; one already running may carry
+            # failed units of a role under test, which is that test's business.
+            _wait_booted(ctr, strict=ctr in booted)
         for node in plan_.layout.nodes:
             if _sync_hosts(plan_.container(node.name), hosts):
                 changes.append(f"/etc/hosts of {node.name}")
@@ -227,7 +241,7 @@ def _create_node(plan_: Plan, index: int, ref: str, hosts: str, pubkey: str) -> 
     podman("start", ctr)
 
 
-def _wait_booted(ctr: str) -> None:
+def _wait_booted(ctr: str, strict: bool = True) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     state = ""
     while time.monotonic() < deadline:
@@ -237,7 +251,10 @@ def _wait_booted(ctr: str) -> None:
             return
         if state == "degraded":
             failed = podman("exec", ctr, "systemctl", "--failed", "--no-legend", "--plain", check=False).stdout.strip()
-            raise LabError(f"node {ctr} booted degraded; failed units:\n{failed}")
+            if strict:
+                raise LabError(f"node {ctr} booted degraded; failed units:\n{failed}")
+            log(f"warning: node {ctr} is degraded; failed units:\n{failed}")
+            return
         time.sleep(0.3)
     raise LabError(f"node {ctr} did not finish booting in {BOOT_TIMEOUT} s (systemd says {state or 'nothing'})")
 
@@ -292,7 +309,13 @@ def _check_ssh(plan_: Plan) -> None:
         procs.append((node.name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))  # pylint: disable=consider-using-with
     failed = []
     for name, proc in procs:
-        err = proc.communicate(timeout=30)[1]
+        try:
+            err = proc.communicate(timeout=30)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            failed.append(f"{name}: no answer in 30 s")
+            continue
         if proc.returncode:
             failed.append(f"{name}: {err.strip()}")
     if failed:
@@ -358,7 +381,7 @@ def describe(plan_: Plan) -> dict:
 
 def status(name: str) -> dict:
     containers = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
-    nets = {n: s for n, s in network.lab_networks().items() if n.startswith(f"{name}-")}
+    nets = network.lab_networks(name)
     nodes = []
     for ctr in sorted(containers, key=lambda c: c["Names"][0]):
         node = {"container": ctr["Names"][0], "name": ctr["Labels"].get(f"{LABEL}.node"), "state": ctr["State"]}
@@ -375,39 +398,65 @@ def status(name: str) -> dict:
     }
 
 
+def _node_addresses(ctr_id: str) -> list:
+    info = podman_json("inspect", "--type", "container", ctr_id)
+    networks = (info[0].get("NetworkSettings") or {}).get("Networks") or {} if info else {}
+    return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+
+
+def _close_ssh_masters(addresses: list) -> None:
+    """End the ssh ControlPersist masters of removed nodes: a later lab may get the
+    same addresses, and a master still bound to a dead node would take its place.
+    The paths are Ansible's (a hash of host-port-user, port unset or 22) and ssh's
+    own %C (Molecule's setting)."""
+    for address in addresses:
+        paths_ = [SSH_CONTROL_DIR / hashlib.sha1(f"{address}-{port}-root".encode()).hexdigest()[:10] for port in ("None", "22")]
+        for control in [*map(str, paths_), str(SSH_CONTROL_DIR / "%C")]:
+            try:
+                run(["ssh", "-O", "exit", "-o", f"ControlPath={control}", "-p", "22", f"root@{address}"], check=False, timeout=10)
+            except subprocess.TimeoutExpired:
+                log(f"warning: the ssh master at {control} for {address} did not exit")
+
+
 def down(name: str) -> dict:
-    """Remove every trace of a lab: containers, networks, processes, state."""
+    """Remove every trace of a lab: containers, networks, firewall rules, processes,
+    ssh masters, state. Each step runs even when an earlier one failed."""
     validate_name(name)
-    removed = []
+    removed, errors = [], []
     with lab_lock():
-        own = {n: s for n, s in network.lab_networks().items() if (podman_json("network", "inspect", n)[0].get("labels") or {}).get(LABEL) == name}
-        gateways = [network.gateway(s) for s in own.values()]
-        bridges = {n: network.bridge_of(n) for n in own}
-        for ctr in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}"):
-            podman("rm", "-f", "-t", "2", ctr["Id"])
-            removed.append(f"node {ctr['Names'][0]}")
-        for net_name, bridge in bridges.items():
-            podman("network", "rm", "-f", net_name)
-            network.release(net_name, bridge)
-            removed.append(f"network {net_name}")
+        nets = network.lab_networks(name)
+        gateways = [network.gateway(s) for s in nets.values()]
+        containers = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
+        addresses = [a for c in containers for a in _node_addresses(c["Id"])]
+        steps = [(f"node {c['Names'][0]}", lambda c=c: podman("rm", "-f", "-t", "2", c["Id"])) for c in containers]
+        steps += [(f"network {n}", lambda n=n: podman("network", "rm", "-f", n)) for n in nets]
+        for what, step in steps:
+            try:
+                step()
+                removed.append(what)
+            except LabError as exc:
+                errors.append(str(exc))
+        network.release(name)
         aptcache.stop_forwarders(name)
+        _close_ssh_masters(addresses)
         shutil.rmtree(paths.lab_run(name), ignore_errors=True)
         shutil.rmtree(paths.lab_state(name), ignore_errors=True)
         _merge_known_hosts()
         if not existing_labs():
             aptcache.stop_cache()
-    leftovers = leftovers_of(name, gateways)
-    if leftovers:
-        raise LabError(f"lab {name!r} left things behind: {'; '.join(leftovers)}")
+    leftovers = leftovers_of(name, gateways, [c["Names"][0] for c in containers])
+    if errors or leftovers:
+        raise LabError(f"lab {name!r} was not removed completely: {'; '.join(errors + leftovers)}")
     return {"lab": name, "removed": removed}
 
 
-def leftovers_of(name: str, gateways: list) -> list:
-    """What of a lab still exists: containers, networks, conmon or forwarder processes."""
+def leftovers_of(name: str, gateways: list, container_names: list) -> list:
+    """What of a lab still exists: containers, networks, firewall rules, conmon or
+    forwarder processes."""
     found = [f"container {c['Names'][0]}" for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")]
-    found += [f"network {n}" for n in network.lab_networks() if n.startswith(f"{name}-")]
-    found += [f"firewall rule {r}" for r in network.isolation_rules() if f"stormclouds-lab {name}-" in r]
-    markers = [f"-n {name}-"] + [f"bind={gw}," for gw in gateways]
+    found += [f"network {n}" for n in network.lab_networks(name)]
+    found += [f"firewall rule {r}" for r in network.isolation_rules(name)]
+    markers = [f"-n {ctr} " for ctr in container_names] + [f"bind={gw}," for gw in gateways]
     for line in run(["ps", "-eo", "pid=,args="]).stdout.splitlines():
         if any(marker in line for marker in markers) and ("conmon" in line or "socat" in line):
             found.append(f"process {line.strip()}")

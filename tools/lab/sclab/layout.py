@@ -75,7 +75,9 @@ def available() -> list:
 def load(name_or_path: str, nodes: int | None = None) -> Layout:
     """Load a layout by name (lab/layouts/NAME.yml) or from a file path."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yml", ".yaml", ".json") and candidate.exists():
+    if candidate.suffix in (".yml", ".yaml", ".json") or "/" in name_or_path:
+        if not candidate.is_file():
+            raise LayoutError(f"layout file {name_or_path} does not exist")
         path, name = candidate, candidate.stem
     else:
         if not NAME_RE.match(name_or_path):
@@ -83,8 +85,11 @@ def load(name_or_path: str, nodes: int | None = None) -> Layout:
         path, name = paths.LAYOUTS_DIR / f"{name_or_path}.yml", name_or_path
         if not path.exists():
             raise LayoutError(f"unknown layout {name_or_path!r}; known layouts: {', '.join(available())}")
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise LayoutError(f"layout file {path} cannot be read: {exc}") from None
     return parse(name, data, nodes)
 
 
@@ -158,7 +163,9 @@ def _node(where: str, index: int, raw, networks: list) -> Node:
 def _scaled_nodes(where: str, scalable, count, networks: list) -> list:
     if not isinstance(scalable, dict) or not isinstance(scalable.get("prefix"), str):
         raise LayoutError(f"{where}: scalable must be a mapping with a prefix")
-    low, high = int(scalable.get("min", 1)), int(scalable.get("max", 16))
+    low, high = scalable.get("min", 1), scalable.get("max", 16)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low < 1 or high < low:
+        raise LayoutError(f"{where}: scalable.min and scalable.max must be whole numbers with 1 <= min <= max")
     if not isinstance(count, int) or isinstance(count, bool) or not low <= count <= high:
         raise LayoutError(f"{where}: node count {count} is out of range: this layout takes {low} to {high} nodes")
     groups = scalable.get("groups", [])

@@ -2,6 +2,8 @@
 
 import ipaddress
 import json
+import os
+import shlex
 
 from .system import LabError, podman_json, run
 
@@ -29,13 +31,26 @@ def vip_range(subnet: ipaddress.IPv4Network) -> str:
     return f"{subnet.network_address + VIP_HOSTS[0]}-{subnet.network_address + VIP_HOSTS[1]}"
 
 
-def lab_networks() -> dict:
-    """name -> subnet of the networks in the lab's podman store."""
+LABEL = "stormclouds.lab"
+
+
+def lab_networks(lab: str | None = None) -> dict:
+    """name -> subnet of the networks in the lab's podman store; with `lab`, only the
+    networks that carry that lab's label (names alone are ambiguous: lab "m" and
+    lab "m-ha" both make names starting "m-")."""
     out = {}
     for net in podman_json("network", "ls", "--format", "json"):
+        if lab is not None and (net.get("labels") or {}).get(LABEL) != lab:
+            continue
         for sub in net.get("subnets") or []:
             out[net["name"]] = ipaddress.ip_network(sub["subnet"])
     return out
+
+
+def owner(name: str) -> str | None:
+    """The lab a network of the lab's store belongs to, or None."""
+    info = podman_json("network", "inspect", name)
+    return (info[0].get("labels") or {}).get(LABEL) if info else None
 
 
 def _host_networks() -> list:
@@ -55,7 +70,9 @@ def _host_networks() -> list:
         for addr in link.get("addr_info", []):
             net = ipaddress.ip_network(f"{addr['local']}/{addr['prefixlen']}", strict=False)
             taken.append((f"address {addr['local']}/{addr['prefixlen']} on {link['ifname']}", net))
-    machine = run(["podman", "network", "ls", "--format", "json"], check=False)
+    # The machine's own podman store and networks: without the lab's settings.
+    machine_env = {k: v for k, v in os.environ.items() if k not in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")}
+    machine = run(["podman", "network", "ls", "--format", "json"], check=False, env=machine_env)
     if machine.returncode == 0 and machine.stdout.strip():
         for net in json.loads(machine.stdout):
             for sub in net.get("subnets") or []:
@@ -105,8 +122,12 @@ def bridge_of(name: str) -> str:
     return info[0]["network_interface"]
 
 
-def _forward_rules(bridge: str, name: str) -> list:
-    comment = ["-m", "comment", "--comment", f"stormclouds-lab {name}"]
+def _comment(lab: str, net: str) -> str:
+    return f"stormclouds-lab lab={lab} net={net}"
+
+
+def _forward_rules(bridge: str, lab: str, net: str) -> list:
+    comment = ["-m", "comment", "--comment", _comment(lab, net)]
     # With br_netfilter (as here) frames between two nodes of one bridge pass FORWARD
     # too, with the bridge as both in and out interface: those must pass.
     return [
@@ -115,7 +136,7 @@ def _forward_rules(bridge: str, name: str) -> list:
     ]
 
 
-def isolate(name: str) -> bool:
+def isolate(lab: str, net: str, name: str) -> bool:
     """Drop everything the host would route into or out of a lab network.
 
     --internal only means podman sets up no NAT: with forwarding on (as here) the host
@@ -125,20 +146,23 @@ def isolate(name: str) -> bool:
     (the apt cache), which is local delivery, not forwarding.
     """
     changed = False
-    for rule in _forward_rules(bridge_of(name), name):
+    for rule in _forward_rules(bridge_of(name), lab, net):
         if run(["iptables", "-w", "-C", *rule], check=False).returncode != 0:
             run(["iptables", "-w", "-I", *rule])
             changed = True
     return changed
 
 
-def release(name: str, bridge: str) -> None:
-    for rule in _forward_rules(bridge, name):
-        while run(["iptables", "-w", "-D", *rule], check=False).returncode == 0:
-            pass
+def isolation_rules(lab: str) -> list:
+    """The FORWARD rules of one lab, as `iptables -S` prints them."""
+    marker = f'"stormclouds-lab lab={lab} net='
+    return [r for r in run(["iptables", "-w", "-S", "FORWARD"]).stdout.splitlines() if marker in r]
 
 
-def isolation_rules() -> list:
-    """The lab's FORWARD rules as iptables prints them."""
-    rules = run(["iptables", "-w", "-S", "FORWARD"]).stdout.splitlines()
-    return [r for r in rules if "stormclouds-lab" in r]
+def release(lab: str) -> None:
+    """Remove every FORWARD rule of a lab, found by its comment: also the rules of a
+    network that is already gone (an interrupted `down`)."""
+    for rule in isolation_rules(lab):
+        args = shlex.split(rule)
+        if args[:1] == ["-A"]:
+            run(["iptables", "-w", "-D", *args[1:]], check=False)

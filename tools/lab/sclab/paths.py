@@ -26,7 +26,8 @@ LOCK_FILE = RUN / "lab.lock"
 ACNG_CACHE = CACHE / "apt-cacher-ng"
 ACNG_LOG = Path("/var/log/stormclouds-lab")
 ACNG_PID = RUN / "apt-cacher-ng.pid"
-ACNG_PORT = 3142
+# The lab cache's own port: apart from a machine-wide apt-cacher-ng on 3142.
+ACNG_PORT = 3942
 
 
 def lab_state(name: str) -> Path:
