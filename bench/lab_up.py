@@ -2,7 +2,7 @@
 """Benchmark: `lab up` of 3 nodes with a warm image (cold lab: no containers or
 network), against a second, idempotent `lab up` of the same lab, side by side.
 
-Run as root from the project: ./lab run -- python bench/lab_up.py [--runs N]
+Run as root from the project (after ./lab setup): .venv/bin/python bench/lab_up.py [--runs N]
 Writes bench/results/lab_up.json and bench/results/lab_up_idempotent.json."""
 
 import argparse
@@ -17,7 +17,7 @@ def main() -> None:
     timed([LAB, "image"])  # the image is warm for every sample
     first_vs_second(
         "b-up", args.runs, None, [LAB, "up", "default", "--nodes", "3", "--name", "b-up"],
-        f"./lab run -- python bench/lab_up.py --runs {args.runs}",
+        f".venv/bin/python bench/lab_up.py --runs {args.runs}",
         ("lab_up", "lab up, 3 nodes, warm image"),
         ("lab_up_idempotent", "second lab up of the same 3 nodes"),
     )
