@@ -38,4 +38,4 @@ def test_wrong_variables_are_refused_before_any_change(extra, message):
     assert message in flat, output[-3000:]
     recaps = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
     assert recaps, output[-3000:]
-    assert all(changed == "0" for _, changed in recaps), f"a host changed: {recaps}"
+    assert all(changed == "0" for _host, changed in recaps), f"a host changed: {recaps}"
