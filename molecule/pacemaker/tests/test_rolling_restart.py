@@ -1,0 +1,73 @@
+"""A Corosync configuration change on a formed cluster restarts one node at a time:
+while the role rolls the change out, some member stays quorate throughout, and the
+new setting is live on every member afterwards. Runs after the other checks (it
+changes the cluster's token timeout) and puts the scenario's value back at the end."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import testinfra
+import testinfra.utils.ansible_runner
+
+SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_DIR)
+MEMBERS = RUNNER.get_hosts("pacemaker_nodes")
+
+testinfra_hosts = []
+
+
+def node(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
+
+
+def converge(extra):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY_DIR, str(SCENARIO / "bad_input.yml"), "-e", json.dumps(extra)],
+        capture_output=True, text=True, env=env, check=False, timeout=900,
+    )
+
+
+def quorate_members():
+    found = []
+    for name in MEMBERS:
+        out = subprocess.run(
+            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "UserKnownHostsFile=/var/lib/stormclouds-lab/ssh/known_hosts",
+             "-o", "StrictHostKeyChecking=yes", "-i", "/var/lib/stormclouds-lab/ssh/id_ed25519",
+             f"root@{RUNNER.get_variables(name)['ansible_host']}", "corosync-quorumtool -s"],
+            capture_output=True, text=True, check=False, timeout=10,
+        ).stdout
+        if "Quorate:          Yes" in out or "Quorate: Yes" in " ".join(out.split()):
+            found.append(name)
+    return found
+
+
+def test_a_token_change_rolls_through_the_members_without_losing_quorum():
+    samples, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            samples.append((time.monotonic(), quorate_members()))
+            time.sleep(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        proc = converge({"pacemaker_totem_token": 1500, "pacemaker_totem_consensus": 1800})
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "RUNNING HANDLER [stormclouds.platform.pacemaker : Restart corosync]" in proc.stdout
+    assert samples, "the watcher took no sample"
+    lost = [t for t, members in samples if not members]
+    assert not lost, f"no member was quorate at {len(lost)} of {len(samples)} samples"
+    for name in MEMBERS:
+        assert node(name).check_output("corosync-cmapctl -g runtime.config.totem.token").endswith("= 1500")
+    restore = converge({})
+    assert restore.returncode == 0, restore.stdout[-3000:]
