@@ -56,6 +56,11 @@ def existing_labs() -> list:
     return sorted(found)
 
 
+def _containers_of(name: str) -> list:
+    """podman's JSON records of a lab's containers, found by the lab's label."""
+    return podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
+
+
 def plan(name: str, layout: Layout, requested: dict) -> Plan:
     """Fix the subnets: an existing network keeps its subnet, a new one gets the
     requested subnet (checked for collisions) or a free one from the pool."""
@@ -157,7 +162,7 @@ def up(name: str, layout: Layout, requested: dict, rebuild_image: bool = False) 
             if network.isolate(plan_.name, net, network.network_name(plan_.name, net)):
                 changes.append(f"isolation rules of {network.network_name(plan_.name, net)}")
         hosts = hosts_block(plan_)
-        existing = {c["Names"][0]: c for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={plan_.name}")}
+        existing = {c["Names"][0]: c for c in _containers_of(plan_.name)}
         wanted = {plan_.container(n.name) for n in plan_.layout.nodes}
         for extra in sorted(set(existing) - wanted):
             podman("rm", "-f", "-t", "2", extra)
@@ -380,7 +385,7 @@ def describe(plan_: Plan) -> dict:
 
 
 def status(name: str) -> dict:
-    containers = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
+    containers = _containers_of(name)
     nets = network.lab_networks(name)
     nodes = []
     for ctr in sorted(containers, key=lambda c: c["Names"][0]):
@@ -426,7 +431,7 @@ def down(name: str) -> dict:
     with lab_lock():
         nets = network.lab_networks(name)
         gateways = [network.gateway(s) for s in nets.values()]
-        containers = podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
+        containers = _containers_of(name)
         addresses = [a for c in containers for a in _node_addresses(c["Id"])]
         steps = [(f"node {c['Names'][0]}", lambda c=c: podman("rm", "-f", "-t", "2", c["Id"])) for c in containers]
         steps += [(f"network {n}", lambda n=n: podman("network", "rm", "-f", n)) for n in nets]
@@ -453,7 +458,7 @@ def down(name: str) -> dict:
 def leftovers_of(name: str, gateways: list, container_names: list) -> list:
     """What of a lab still exists: containers, networks, firewall rules, conmon or
     forwarder processes."""
-    found = [f"container {c['Names'][0]}" for c in podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")]
+    found = [f"container {c['Names'][0]}" for c in _containers_of(name)]
     found += [f"network {n}" for n in network.lab_networks(name)]
     found += [f"firewall rule {r}" for r in network.isolation_rules(name)]
     markers = [f"-n {ctr} " for ctr in container_names] + [f"bind={gw}," for gw in gateways]
