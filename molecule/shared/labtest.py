@@ -1,0 +1,104 @@
+"""What the Molecule verify tests of every scenario share: reaching the lab's nodes,
+killing, booting and cutting them off, and waiting for a state.
+
+Imported by molecule/*/tests/*.py (they put molecule/shared on sys.path)."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import testinfra
+import testinfra.utils.ansible_runner
+
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+LAYOUT_FILE = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "lab-layout.json"
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_DIR)
+LAB_SSH = "/var/lib/stormclouds-lab/ssh"
+
+
+def node(name):
+    """A testinfra host for an inventory host (over Ansible's connection)."""
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
+
+
+def hostvar(name, var):
+    return RUNNER.get_variables(name)[var]
+
+
+def wait_for(check, timeout, what, interval=0.5):
+    """Poll check() -> (ok, detail) until ok; fail with the last detail otherwise."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout} s; last seen:\n{last}")
+
+
+def podman(*args, check=True):
+    env = dict(os.environ, CONTAINERS_CONF=str(PROJECT / "tools/lab/podman/containers.conf"),
+               CONTAINERS_STORAGE_CONF=str(PROJECT / "tools/lab/podman/storage.conf"))
+    return subprocess.run(["podman", *args], check=check, capture_output=True, text=True, env=env)
+
+
+def in_node(name, command, timeout=10):
+    """Run a shell command in a node through podman (works while the node is cut off
+    the network, unlike ssh). Returns the CompletedProcess."""
+    return podman("exec", hostvar(name, "lab_container"), "sh", "-c", command, check=False)
+
+
+def ssh(name, command, timeout=10):
+    """One command over ssh with short timeouts, for polling during faults."""
+    return subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
+         "-o", f"UserKnownHostsFile={LAB_SSH}/known_hosts", "-o", "StrictHostKeyChecking=yes",
+         "-i", f"{LAB_SSH}/id_ed25519", f"root@{hostvar(name, 'ansible_host')}", command],
+        capture_output=True, text=True, check=False, timeout=timeout,
+    )
+
+
+def kill(name):
+    """Hard stop of a node: what a hypervisor crash looks like to its peers."""
+    podman("kill", hostvar(name, "lab_container"))
+
+
+def boot_again():
+    """Start the lab's stopped nodes again (a hypervisor restarting the VM)."""
+    subprocess.run([str(PROJECT / "lab"), "up", "--name", hostvar(RUNNER.get_hosts("all")[0], "lab_name"),
+                    "--layout-file", str(LAYOUT_FILE)], check=True, capture_output=True, text=True)
+
+
+def _netns(name, *iptables_args):
+    pid = podman("inspect", "--format", "{{.State.Pid}}", hostvar(name, "lab_container")).stdout.strip()
+    subprocess.run(["nsenter", "--target", pid, "--net", "iptables", "-w", *iptables_args],
+                   check=True, capture_output=True, text=True)
+
+
+# Everything but loopback, in and out: the node is alone, as with a pulled cable.
+_CUT_RULES = (("INPUT", "!", "-i", "lo", "-j", "DROP"), ("OUTPUT", "!", "-o", "lo", "-j", "DROP"))
+
+
+def cut(name):
+    """Cut a node off the network (its own firewall drops everything but loopback)."""
+    for chain, *rule in _CUT_RULES:
+        _netns(name, "-I", chain, *rule)
+
+
+def heal(name):
+    for chain, *rule in _CUT_RULES:
+        _netns(name, "-D", chain, *rule)
+
+
+def playbook(path, extra, timeout=900):
+    """Run a playbook against the scenario's inventory with extra vars (a dict)."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra)],
+        capture_output=True, text=True, env=env, check=False, timeout=timeout,
+    )
