@@ -18,7 +18,7 @@ description:
     nodes constraints refer to, and that every IPaddr2 address lies inside a subnet of the
     cluster nodes and is not a node's own address.
 author:
-  - Storm Clouds Platform developers
+  - Storm Clouds Platform developers (@stormclouds)
 options:
   _input:
     description: The declaration, a dict with the keys C(resources), C(groups), C(clones) and C(constraints).

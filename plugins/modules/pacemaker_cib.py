@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Makes the resources (primitives, groups, clones, promotable clones) and the location,
     colocation and order constraints of a Pacemaker cluster match a declaration.
-  - Compares by meaning, not by text: a resource is unchanged when its agent, parameters,
+  - Compares by meaning, not by text. A resource is unchanged when its agent, parameters,
     meta attributes and operations are the same, whatever ids its nvpairs and operations
     carry and whichever tool created it. A second run with the same declaration reports
     no change.
@@ -28,7 +28,7 @@ description:
   - Run it on one node of the cluster (C(run_once)), or on any host with O(cib_file) to
     build a CIB offline.
 author:
-  - Storm Clouds Platform developers
+  - Storm Clouds Platform developers (@stormclouds)
 requirements:
   - Pacemaker's command line tools (C(cibadmin), C(crm_diff), C(crm_resource); Debian package pacemaker-cli-utils)
 extends_documentation_fragment: []

@@ -13,15 +13,29 @@ import pytest
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 
+VIP_OUTSIDE = [{"id": "vip-out", "agent": "ocf:heartbeat:IPaddr2", "params": {"ip": "192.0.2.10"}}]
+TWICE = [{"id": "web", "agent": "systemd:lab-web"}, {"id": "web", "agent": "systemd:lab-web"}]
+
 CASES = [
     ({"pacemaker_fencing_disabled_acknowledged": False}, "pacemaker_fencing is 'none'"),
-    ({"pacemaker_fencing": "openstack"}, "pacemaker_fencing 'openstack' (fence_openstack) is not configured"),
+    ({"pacemaker_fencing": "openstack"},
+     "pacemaker_fencing is 'openstack' but pacemaker_fence_openstack_auth lacks auth_url, username, password"),
     ({"pacemaker_quorum_group": "nosuch"}, "Two cluster nodes and no quorum node"),
     ({"pacemaker_cluster_name": "bad name!"}, "pacemaker_cluster_name 'bad name!' must be"),
-    ({"pacemaker_totem_consensus": 900}, "pacemaker_totem_consensus (900 ms) above it"),
+    ({"pacemaker_totem_consensus": 250}, "pacemaker_totem_consensus (250 ms) above it"),
+    ({"pacemaker_qdevice_timeout": 1000}, "pacemaker_qdevice_timeout (1000 ms) at least 1250"),
     ({"pacemaker_quorum_mode": "arbiter"}, "pacemaker_quorum_mode"),
     ({"pacemaker_cluster_properties": {"stonith-enabled": True}}, "stonith-enabled follows pacemaker_fencing"),
     ({"pacemaker_nodes_group": "pacemaker_quorum"}, "has 1 hosts; an active-passive cluster needs 2 to 16 nodes"),
+    ({"pacemaker_resources": VIP_OUTSIDE},
+     "pacemaker_resources: vip-out: VIP 192.0.2.10 is outside the cluster nodes' subnets"),
+    ({"pacemaker_resources": TWICE}, "pacemaker_resources: id web is declared twice"),
+    ({"pacemaker_groups": [{"id": "g", "members": ["ghost"]}]},
+     "pacemaker_groups: g: member ghost is not declared in pacemaker_resources"),
+    ({"pacemaker_constraints": [{"kind": "location", "resource": "web-group", "node": "ha9"}]},
+     "pacemaker_constraints: location-web-group-ha9: node ha9 is not a cluster node"),
+    ({"pacemaker_constraints": [{"kind": "order", "first": "web-group", "then": "nothing"}]},
+     "order-web-group-then-nothing refers to nothing, which is not declared"),
 ]
 
 

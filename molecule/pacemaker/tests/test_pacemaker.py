@@ -3,40 +3,21 @@ arbitrator, quorate with three votes, encrypted, and surviving the hard kill of 
 member (the survivor keeps quorum through the arbitrator, the killed node rejoins
 by itself when it boots again)."""
 
-import os
 import re
-import subprocess
+import sys
 import time
 from pathlib import Path
 
-import testinfra
-import testinfra.utils.ansible_runner
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_DIR)
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-LAYOUT_FILE = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "lab-layout.json"
+from labtest import RUNNER, boot_again, kill, node, wait_for  # noqa: E402  (needs the path above)
+
 MEMBERS = RUNNER.get_hosts("pacemaker_nodes")
 ARBITRATOR = RUNNER.get_hosts("pacemaker_quorum")[0]
 CLUSTER = RUNNER.get_variables(MEMBERS[0])["pacemaker_cluster_name"]
 
 # No per-host parametrisation: each test says which node it looks at.
 testinfra_hosts = []
-
-
-def node(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        ok, last = check()
-        if ok:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout} s; last seen:\n{last}")
 
 
 def quorum(host):
@@ -86,16 +67,9 @@ def test_the_quorum_node_is_an_arbitrator_only():
     assert len(re.findall(r"TLS active:\s+Yes \(client certificate verified\)", verbose)) == len(MEMBERS), verbose
 
 
-def _podman(*args):
-    env = dict(os.environ, CONTAINERS_CONF=str(PROJECT / "tools/lab/podman/containers.conf"),
-               CONTAINERS_STORAGE_CONF=str(PROJECT / "tools/lab/podman/storage.conf"))
-    return subprocess.run(["podman", *args], check=True, capture_output=True, text=True, env=env)
-
-
 def test_a_killed_member_leaves_the_survivor_quorate_and_rejoins_when_booted():
     survivor, victim = node(MEMBERS[0]), MEMBERS[1]
-    container = RUNNER.get_variables(victim)["lab_container"]
-    _podman("kill", container)
+    kill(victim)
     started = time.monotonic()
 
     def survivor_alone():
@@ -108,9 +82,7 @@ def test_a_killed_member_leaves_the_survivor_quorate_and_rejoins_when_booted():
 
     # Booting the node again (what a hypervisor restart does) is the only step:
     # corosync, qdevice and pacemaker start at boot and it rejoins.
-    name = RUNNER.get_variables(victim)["lab_name"]
-    subprocess.run([str(PROJECT / "lab"), "up", "--name", name, "--layout-file", str(LAYOUT_FILE)],
-                   check=True, capture_output=True, text=True)
+    boot_again()
 
     def both_online():
         out = survivor.run("crm_mon --one-shot").stdout

@@ -3,46 +3,29 @@ while the role rolls the change out, some member stays quorate throughout, and t
 new setting is live on every member afterwards. Runs after the other checks (it
 changes the cluster's token timeout) and puts the scenario's value back at the end."""
 
-import json
-import os
-import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
-import testinfra
-import testinfra.utils.ansible_runner
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY_DIR)
+from labtest import RUNNER, SCENARIO, node, playbook, ssh  # noqa: E402  (needs the path above)
+
 MEMBERS = RUNNER.get_hosts("pacemaker_nodes")
 
 testinfra_hosts = []
 
 
-def node(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
-
-
 def converge(extra):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY_DIR, str(SCENARIO / "bad_input.yml"), "-e", json.dumps(extra)],
-        capture_output=True, text=True, env=env, check=False, timeout=900,
-    )
+    return playbook(SCENARIO / "bad_input.yml", extra)
 
 
 def quorate_members():
     found = []
     for name in MEMBERS:
-        out = subprocess.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "UserKnownHostsFile=/var/lib/stormclouds-lab/ssh/known_hosts",
-             "-o", "StrictHostKeyChecking=yes", "-i", "/var/lib/stormclouds-lab/ssh/id_ed25519",
-             f"root@{RUNNER.get_variables(name)['ansible_host']}", "corosync-quorumtool -s"],
-            capture_output=True, text=True, check=False, timeout=10,
-        ).stdout
-        if "Quorate:          Yes" in out or "Quorate: Yes" in " ".join(out.split()):
+        out = ssh(name, "corosync-quorumtool -s").stdout
+        if "Quorate: Yes" in " ".join(out.split()):
             found.append(name)
     return found
 

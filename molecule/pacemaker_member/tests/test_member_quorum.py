@@ -40,3 +40,9 @@ def test_no_arbitrator_is_installed_anywhere():
         assert not host.package("corosync-qnetd").is_installed
         assert not host.package("corosync-qdevice").is_installed
         assert host.service("pacemaker").is_running
+
+
+def test_the_declared_group_runs_on_a_member_and_never_on_the_quorum_node():
+    located = node(MEMBERS[0]).check_output("crm_resource --locate --resource web-group")
+    assert any(f"running on: {name}" in located for name in MEMBERS), located
+    assert QUORUM not in located, located

@@ -134,8 +134,8 @@ def test_promotable_clone_and_constraints_with_roles():
 def test_new_score_updates_the_same_constraint():
     root = ET.fromstring(EMPTY)
     run_plan(root, resources=[WEB], constraints=[{"kind": "location", "resource": "web", "node": "ha1", "score": 10}])
-    result = run_plan(root, resources=[WEB], constraints=[{"kind": "location", "resource": "web", "node": "ha1",
-                                                            "score": 20}])
+    moved = [{"kind": "location", "resource": "web", "node": "ha1", "score": 20}]
+    result = run_plan(root, resources=[WEB], constraints=moved)
     assert result["updated"] == ["location-web-ha1"]
     assert len(root.find("configuration/constraints")) == 1
 
