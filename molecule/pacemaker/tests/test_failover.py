@@ -53,6 +53,17 @@ def wait_healthy(timeout=120):
         return online and serving and "partition with quorum" in out and len(holders()) == 1, out
 
     labtest.wait_for(check, timeout, "both members online and the VIP served by one of them")
+    # And it stays that way: the same Corosync membership (ring id) for a while, so a
+    # flapping membership (false failovers) fails here rather than in a later test.
+    ring = ring_id()
+    time.sleep(8)
+    assert ring_id() == ring, f"the membership changed while the cluster was idle:\n{ring} -> {ring_id()}"
+
+
+def ring_id():
+    out = labtest.in_node(MEMBERS[0], "corosync-quorumtool -s").stdout
+    match = re.search(r"Ring ID:\s+(\S+)", out)
+    return match.group(1) if match else out
 
 
 def test_the_vip_serves_the_web_service_from_the_node_pacemaker_chose():
