@@ -95,10 +95,13 @@ def heal(name):
         _netns(name, "-D", chain, *rule)
 
 
-def playbook(path, extra, timeout=900):
-    """Run a playbook against the scenario's inventory with extra vars (a dict)."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+def playbook(path, extra, timeout=900, args=()):
+    """Run a playbook against the scenario's inventory with extra vars (a dict), the
+    way an operator runs it: the project's ansible.cfg and this tree's collection, none
+    of the ANSIBLE_* settings Molecule exports for its own runs."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra)],
-        capture_output=True, text=True, env=env, check=False, timeout=timeout,
+        ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra), *args],
+        capture_output=True, text=True, env=env, check=False, timeout=timeout, cwd=PROJECT,
     )

@@ -273,7 +273,6 @@ from ansible_collections.stormclouds.platform.plugins.module_utils.pacemaker_cib
     build_constraint,
     build_resources,
     config_errors,
-    constraint_id,
     managed_view,
     plan,
 )
@@ -391,12 +390,10 @@ def main():
     changed = bool(patch_xml)
     output = dict(changed=changed, patch=patch_xml, **result)
     if module._diff and changed:
-        touched = result["created"] + result["updated"] + result["removed"]
-        res_ids = set(touched)
-        con_ids = set(touched) | set(constraint_id(c) for c in constraints if constraint_id(c) in touched)
+        touched = set(result["created"] + result["updated"] + result["removed"])
         output["diff"] = dict(
-            before=managed_view(before, res_ids, con_ids),
-            after=managed_view(after, res_ids, con_ids),
+            before=managed_view(before, touched, touched),
+            after=managed_view(after, touched, touched),
             before_header="CIB (declared resources and constraints)",
             after_header="CIB (declared resources and constraints)",
         )
