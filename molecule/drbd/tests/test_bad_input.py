@@ -16,7 +16,7 @@ USED_DISK = "/var/lib/lab-drbd/used.img"
 NODES = RUNNER.get_hosts("pacemaker_nodes")
 
 CASES = [
-    ({"drbd_protocol": "D"}, "drbd_protocol (D) must be A, B or C"),
+    ({"drbd_protocol": "D"}, "value of drbd_protocol must be one of: A, B, C, got: D"),
     ({"drbd_after_sb_2pri": "discard-secondary"}, "drbd_after_sb_2pri (discard-secondary)"),
     ({"drbd_resources": [GOOD, dict(GOOD, name="other", minor=1)]},
      "every resource needs its own name, minor, port and mount_point"),

@@ -178,3 +178,15 @@ def test_member_in_group_cannot_be_cloned_alone():
     errors = cib.config_errors([VIP, WEB], [{"id": "g", "members": ["vip", "web"]}],
                                [{"id": "c", "resource": "web"}], [])
     assert errors == ["clones: c: web is a member of group g; clone the group instead"]
+
+
+def test_diff_view_shows_only_the_touched_elements_before_and_after():
+    root = ET.fromstring(EMPTY)
+    run_plan(root, resources=[VIP, WEB])
+    before = ET.fromstring(ET.tostring(root))
+    result = run_plan(root, resources=[dict(VIP, ops=[{"name": "monitor", "interval": "7s"}]), WEB])
+    touched = set(result["updated"])
+    old, new = cib.managed_view(before, touched, touched), cib.managed_view(root, touched, touched)
+    assert 'interval="5s"' in old and 'interval="7s"' in new
+    assert "lab-web" not in old + new and 'type="nginx"' not in old + new, "untouched resources stay out"
+    assert new.splitlines()[0].startswith('<primitive id="vip"')
