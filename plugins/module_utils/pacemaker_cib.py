@@ -101,10 +101,14 @@ def build_primitive(spec):
         for op in ops:
             if "name" not in op or "interval" not in op:
                 raise CibError("operation %r of %s needs a name and an interval" % (op, spec["id"]))
-            op_attrs = dict((str(k), to_text(v)) for k, v in op.items() if k != "id")
-            role = op_attrs.get("role")
+            given = dict((str(k), to_text(v)) for k, v in op.items() if k != "id")
+            role = given.get("role")
             op_id = op.get("id") or xml_id("%s-%s-interval-%s%s" % (
-                spec["id"], op_attrs["name"], op_attrs["interval"], "-" + role if role else ""))
+                spec["id"], given["name"], given["interval"], "-" + role if role else ""))
+            # Same XML whatever order the keys came in (inventories may sort them).
+            op_attrs = {"name": given.pop("name"), "interval": given.pop("interval")}
+            for key in sorted(given):
+                op_attrs[key] = given[key]
             op_attrs["id"] = op_id
             ET.SubElement(operations, "op", op_attrs)
     return elem

@@ -190,3 +190,9 @@ def test_diff_view_shows_only_the_touched_elements_before_and_after():
     assert 'interval="5s"' in old and 'interval="7s"' in new
     assert "lab-web" not in old + new and 'type="nginx"' not in old + new, "untouched resources stay out"
     assert new.splitlines()[0].startswith('<primitive id="vip"')
+
+
+def test_operation_xml_does_not_depend_on_key_order():
+    # Inventories written with sorted keys give {interval, name, timeout}.
+    elem = cib.build_primitive(dict(VIP, ops=[{"timeout": "20s", "interval": "5s", "name": "monitor"}]))
+    assert list(elem.find("operations/op").attrib) == ["name", "interval", "timeout", "id"]
