@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+# The lab's package (sclab) for the benchmarks' probes.
+sys.path.insert(0, str(PROJECT / "tools" / "lab"))
 RESULTS = PROJECT / "bench" / "results"
 LAB = str(PROJECT / "lab")
 

@@ -29,13 +29,13 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
 from benchlib import LAB, PROJECT, save
+from sclab.probe import http_body
 
 CONFIGS = {
     "debian": {"lab": "b-fo-deb", "vars": {
@@ -63,16 +63,7 @@ def lab_vip(lab):
 
 
 def ask(vip, timeout=0.2):
-    try:
-        with socket.create_connection((vip, PORT), timeout=timeout) as conn:
-            conn.settimeout(1)
-            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = b""
-            while chunk := conn.recv(4096):
-                data += chunk
-        return data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip() or None
-    except OSError:
-        return None
+    return http_body(vip, PORT, timeout)
 
 
 def in_node(lab, name, command):

@@ -3,14 +3,15 @@ node, moved to the other when that node dies or is cut off the network, never he
 two nodes once the network heals, and the lost node back with no manual step."""
 
 import re
-import socket
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "lab"))
 
 import labtest  # noqa: E402  (needs the path above)
+from sclab.probe import http_body  # noqa: E402  (needs the path above)
 
 MEMBERS = labtest.RUNNER.get_hosts("pacemaker_nodes")
 # The scenario's VIP: the first address of the lab's VIP range (molecule.yml).
@@ -22,16 +23,7 @@ testinfra_hosts = []
 
 def ask_vip(timeout=0.3):
     """The name of the node answering on the VIP, or None."""
-    try:
-        with socket.create_connection((VIP, PORT), timeout=timeout) as conn:
-            conn.settimeout(1)
-            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = b""
-            while chunk := conn.recv(4096):
-                data += chunk
-        return data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip() or None
-    except OSError:
-        return None
+    return http_body(VIP, PORT, timeout)
 
 
 def holders():
