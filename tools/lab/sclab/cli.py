@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import yaml
+
 from . import image, lab, layout, paths
 from .system import LabError, ensure_host_packages, lab_lock, log
 
@@ -27,8 +29,28 @@ def _print(data, as_json: bool) -> None:
         print(json.dumps(data, indent=2))
 
 
+def recorded_layout(name: str):
+    """The named layout an existing lab was made from (its inventory says), or None."""
+    inventory = paths.lab_state(name) / "inventory.yml"
+    if not inventory.exists():
+        return None
+    try:
+        data = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
+        return data["all"]["vars"]["lab_layout"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
 def cmd_up(args) -> int:
-    lay = layout.load(args.layout_file or args.layout, nodes=args.nodes)
+    lay = None
+    if args.layout is None and not args.layout_file and args.name:
+        # `./lab up --name X` on an existing lab means "the lab X as it was made"
+        # (same layout, same node count), e.g. to boot nodes a test killed.
+        recorded, saved = recorded_layout(args.name), lab.saved_layout(args.name)
+        if recorded and saved is not None and args.nodes is None:
+            lay = layout.parse(recorded, saved)
+    if lay is None:
+        lay = layout.load(args.layout_file or args.layout or DEFAULT_LAYOUT, nodes=args.nodes)
     name = args.name or (lay.name if not args.layout_file else None)
     if not name:
         raise LabError("--name is required with --layout-file")
@@ -136,7 +158,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="create or complete a lab (idempotent)")
-    p.add_argument("layout", nargs="?", default=DEFAULT_LAYOUT, help=f"layout name (lab/layouts/NAME.yml), default {DEFAULT_LAYOUT}")
+    p.add_argument("layout", nargs="?", default=None,
+                   help=f"layout name (lab/layouts/NAME.yml); default: the one the lab --name was made from, else {DEFAULT_LAYOUT}")
     p.add_argument("--layout-file", help="a layout file instead of a named layout (Molecule uses this)")
     p.add_argument("--name", help="lab name (default: the layout's name); names containers and networks")
     p.add_argument("--nodes", type=int, help="node count, for scalable layouts")

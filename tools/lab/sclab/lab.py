@@ -68,7 +68,7 @@ def plan(name: str, layout: Layout, requested: dict) -> Plan:
     unknown = set(requested) - set(layout.networks)
     if unknown:
         raise LabError(f"--subnet names network(s) {', '.join(sorted(unknown))} that layout {layout.name!r} does not have ({', '.join(layout.networks)})")
-    saved = _saved_layout(name)
+    saved = saved_layout(name)
     if saved is not None and saved != layout.to_dict():
         raise LabError(f"lab {name!r} is up with another layout; run `lab down {name}` first, or pick another --name")
     current = network.lab_networks()
@@ -93,7 +93,8 @@ def plan(name: str, layout: Layout, requested: dict) -> Plan:
     return Plan(name=name, layout=layout, subnets=subnets)
 
 
-def _saved_layout(name: str):
+def saved_layout(name: str):
+    """The layout a lab was made from, as recorded in its state (a dict), or None."""
     path = paths.lab_state(name) / "layout.json"
     if not path.exists():
         return None
