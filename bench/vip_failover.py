@@ -35,6 +35,7 @@ import tempfile
 import time
 
 from benchlib import LAB, PROJECT, save
+from sclab import paths
 from sclab.probe import http_body
 
 CONFIGS = {
@@ -45,8 +46,7 @@ CONFIGS = {
     "fast": {"lab": "b-fo-fast", "vars": {"pacemaker_totem_token": 300, "pacemaker_totem_consensus": 360}},
 }
 PORT = 8080
-PODMAN_ENV = dict(os.environ, CONTAINERS_CONF=str(PROJECT / "tools/lab/podman/containers.conf"),
-                  CONTAINERS_STORAGE_CONF=str(PROJECT / "tools/lab/podman/storage.conf"))
+PODMAN_ENV = paths.podman_env()
 
 
 def sh(cmd, check=True, timeout=None):

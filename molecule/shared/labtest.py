@@ -6,6 +6,7 @@ Imported by molecule/*/tests/*.py (they put molecule/shared on sys.path)."""
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import testinfra
 import testinfra.utils.ansible_runner
 
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+sys.path.insert(0, str(PROJECT / "tools" / "lab"))
+
+from sclab import system  # noqa: E402  (needs the path above)
+
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 LAYOUT_FILE = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "lab-layout.json"
@@ -29,6 +34,12 @@ def hostvar(name, var):
     return RUNNER.get_variables(name)[var]
 
 
+def first_vip(network="lan"):
+    """The first address of the lab network's VIP range (scenarios put their VIP there)."""
+    host = RUNNER.get_hosts("all")[0]
+    return hostvar(host, "lab_networks")[network]["vip_range"].split("-")[0]
+
+
 def wait_for(check, timeout, what, interval=0.5):
     """Poll check() -> (ok, detail) until ok; fail with the last detail otherwise."""
     deadline = time.monotonic() + timeout
@@ -42,12 +53,11 @@ def wait_for(check, timeout, what, interval=0.5):
 
 
 def podman(*args, check=True):
-    env = dict(os.environ, CONTAINERS_CONF=str(PROJECT / "tools/lab/podman/containers.conf"),
-               CONTAINERS_STORAGE_CONF=str(PROJECT / "tools/lab/podman/storage.conf"))
-    return subprocess.run(["podman", *args], check=check, capture_output=True, text=True, env=env)
+    """podman with the project's settings (the lab's own helper)."""
+    return system.podman(*args, check=check)
 
 
-def in_node(name, command, timeout=10):
+def in_node(name, command):
     """Run a shell command in a node through podman (works while the node is cut off
     the network, unlike ssh). Returns the CompletedProcess."""
     return podman("exec", hostvar(name, "lab_container"), "sh", "-c", command, check=False)

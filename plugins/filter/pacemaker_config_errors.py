@@ -124,8 +124,6 @@ def vip_errors(resources, networks, node_addresses, var_name="resources"):
 def pacemaker_config_errors(declaration, nodes=None, networks=None, node_addresses=None, var_names=None):
     if not isinstance(declaration, dict):
         raise AnsibleFilterError("pacemaker_config_errors expects a dict of resources, groups, clones, constraints")
-    names = {"resources": "resources", "groups": "groups", "clones": "clones", "constraints": "constraints"}
-    names.update(var_names or {})
     resources = declaration.get("resources") or []
     errors = config_errors(
         resources,
@@ -133,10 +131,10 @@ def pacemaker_config_errors(declaration, nodes=None, networks=None, node_address
         declaration.get("clones") or [],
         declaration.get("constraints") or [],
         nodes=list(nodes) if nodes is not None else None,
-        var_names=names,
+        var_names=var_names,
     )
     if isinstance(resources, list):
-        errors.extend(vip_errors(resources, networks, node_addresses, names["resources"]))
+        errors.extend(vip_errors(resources, networks, node_addresses, (var_names or {}).get("resources", "resources")))
     return errors
 
 

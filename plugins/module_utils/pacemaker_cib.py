@@ -257,17 +257,13 @@ def canonical_key(elem):
     return tuple((key, data[key]) for key in sorted(data))
 
 
-def _meta_of(elem):
-    return _nvpairs(elem, "meta_attributes")
-
-
 def carry_runtime_meta(desired, existing, keep=RUNTIME_META):
     """Copy run-time meta attributes (target-role, is-managed) of the existing element
     into the desired one, recursively, where the declaration does not set them."""
     if existing is None:
         return
-    current = _meta_of(existing)
-    wanted = _meta_of(desired)
+    current = _nvpairs(existing, "meta_attributes")
+    wanted = _nvpairs(desired, "meta_attributes")
     extra = dict((k, v) for k, v in current.items() if k in keep and k not in wanted)
     if extra:
         merged = dict(wanted)
@@ -380,11 +376,12 @@ def plan(cib_root, top_resources, constraints, purge=False, keep_meta=RUNTIME_ME
         remaining = set(_resource_ids(resources))
         for child in list(cons):
             cid = child.get("id") or ""
-            if cid in wanted_constraints or cid.startswith(RUNTIME_CONSTRAINT_PREFIXES):
-                # A run-time constraint on a resource that is gone would be invalid.
-                refs = constraint_refs(child)
-                if not cid.startswith(RUNTIME_CONSTRAINT_PREFIXES) or refs <= remaining:
-                    continue
+            if cid in wanted_constraints:
+                continue
+            # Run-time constraints stay, unless the resource they name is gone (then
+            # they would be invalid).
+            if cid.startswith(RUNTIME_CONSTRAINT_PREFIXES) and constraint_refs(child) <= remaining:
+                continue
             cons.remove(child)
             result["removed"].append(cid)
     return result

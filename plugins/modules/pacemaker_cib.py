@@ -302,8 +302,7 @@ class Cib:
             self.module.fail_json(msg="cibadmin --query returned no readable CIB: %s" % exc)
 
     def diff(self, before, after):
-        tmpdir = tempfile.mkdtemp(prefix="pacemaker_cib.")
-        try:
+        with tempfile.TemporaryDirectory(prefix="pacemaker_cib.") as tmpdir:
             paths = []
             for name, root in (("before.xml", before), ("after.xml", after)):
                 path = os.path.join(tmpdir, name)
@@ -313,10 +312,6 @@ class Cib:
             rc, out, err = self.run(["crm_diff", "--original", paths[0], "--new", paths[1], "--no-version"],
                                     ok_rcs=(0, 1))
             return out.strip() if rc == 1 else ""
-        finally:
-            for name in os.listdir(tmpdir):
-                os.unlink(os.path.join(tmpdir, name))
-            os.rmdir(tmpdir)
 
     def patch(self, patch_xml):
         self.run(["cibadmin", "--patch", "--xml-pipe"], data=patch_xml)

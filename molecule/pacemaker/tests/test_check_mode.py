@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import labtest  # noqa: E402  (needs the path above)
 
 MEMBERS = labtest.RUNNER.get_hosts("pacemaker_nodes")
-VIP = labtest.hostvar(MEMBERS[0], "lab_networks")["lan"]["vip_range"].split("-")[0]
+VIP = labtest.first_vip()
 
 testinfra_hosts = []
 

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "lab"))
 
 import labtest  # noqa: E402  (needs the path above)
-from sclab.probe import http_body  # noqa: E402  (needs the path above)
+from sclab.probe import http_body  # noqa: E402  (labtest puts tools/lab on the path)
 
 MEMBERS = labtest.RUNNER.get_hosts("pacemaker_nodes")
 # The scenario's VIP: the first address of the lab's VIP range (molecule.yml).
-VIP = labtest.hostvar(MEMBERS[0], "lab_networks")["lan"]["vip_range"].split("-")[0]
+VIP = labtest.first_vip()
 PORT = 8080
 
 testinfra_hosts = []
