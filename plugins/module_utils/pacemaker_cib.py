@@ -440,10 +440,12 @@ def managed_view(cib_root, resource_ids, constraint_ids):
 # Checking declarations (used by the filter before any host changes)
 
 
-def config_errors(primitives, groups, clones, constraints, nodes=None, var_names=None):
+def config_errors(primitives, groups, clones, constraints, nodes=None, var_names=None, existing_ids=None):
     """Every problem in the declarations, each as a message naming the variable.
 
     nodes: the cluster's node names (location constraints must name one), or None.
+    existing_ids: ids of resources already in the CIB that constraints may refer to
+    (another role's), or None when only the declarations count.
     var_names: dict mapping 'resources', 'groups', 'clones', 'constraints' to the
     names of the variables they came from, for the messages.
     """
@@ -557,10 +559,11 @@ def config_errors(primitives, groups, clones, constraints, nodes=None, var_names
             errors.append("%s: constraint id %s is used twice" % (names["constraints"], cid))
         con_ids.add(cid)
         for key in ("resource", "with_resource", "first", "then"):
-            if spec.get(key) and spec[key] not in all_ids:
-                errors.append("%s: %s refers to %s, which is not declared in %s, %s or %s"
+            if spec.get(key) and spec[key] not in all_ids and spec[key] not in (existing_ids or ()):
+                errors.append("%s: %s refers to %s, which is not declared in %s, %s or %s%s"
                               % (names["constraints"], cid, spec[key], names["resources"],
-                                 names["groups"], names["clones"]))
+                                 names["groups"], names["clones"],
+                                 "" if existing_ids is None else ", nor in the cluster's configuration"))
         if "score" in spec and not SCORE_RE.match(to_text(spec["score"])):
             errors.append("%s: %s: score %r must be an integer or [-]INFINITY"
                           % (names["constraints"], cid, spec["score"]))
@@ -579,3 +582,12 @@ def config_errors(primitives, groups, clones, constraints, nodes=None, var_names
             errors.append("%s: %s: node %s is not a cluster node (%s)"
                           % (names["constraints"], cid, spec["node"], ", ".join(nodes)))
     return errors
+
+
+def resource_ids(cib):
+    """Ids of every resource, group, clone and bundle in a CIB."""
+    section = cib.find("configuration/resources")
+    if section is None:
+        return set()
+    return set(el.get("id") for el in section.iter() if el.tag in ("primitive", "group", "clone", "master", "bundle"))
+

@@ -114,6 +114,8 @@ options:
       - Location, colocation and order constraints. Without O(constraints[].id), the id is made
         from what the constraint ties together (C(location-RSC-NODE), C(colocation-RSC-with-WITH),
         C(order-FIRST-then-THEN)), never from its score, so a new score updates the constraint.
+      - A constraint may refer to a resource this call does not declare if the cluster already
+        has it (another role's, like the drbd role's filesystem), unless O(purge=true).
     type: list
     elements: dict
     default: []
@@ -274,6 +276,7 @@ from ansible_collections.stormclouds.platform.plugins.module_utils.pacemaker_cib
     build_resources,
     config_errors,
     managed_view,
+    resource_ids,
     plan,
 )
 
@@ -365,14 +368,17 @@ def main():
     # Ansible fills absent suboptions with None; the builders want them absent.
     constraints = [dict((k, v) for k, v in c.items() if v is not None) for c in p["constraints"]]
 
-    errors = config_errors(p["resources"], p["groups"], p["clones"], constraints)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors)
     if p["cib_file"] and not os.path.exists(p["cib_file"]):
         module.fail_json(msg="cib_file %s does not exist (cibadmin --empty > FILE makes an empty CIB)" % p["cib_file"])
 
     cib = Cib(module, p["cib_file"])
     before = cib.query()
+    # Constraints may tie declared resources to ones another role declared (a database
+    # group to the drbd role's filesystem); with purge those others are about to go.
+    errors = config_errors(p["resources"], p["groups"], p["clones"], constraints,
+                           existing_ids=None if p["purge"] else resource_ids(before))
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors)
     after = ET.fromstring(ET.tostring(before))
     try:
         top = build_resources(p["resources"], p["groups"], p["clones"])

@@ -196,3 +196,18 @@ def test_operation_xml_does_not_depend_on_key_order():
     # Inventories written with sorted keys give {interval, name, timeout}.
     elem = cib.build_primitive(dict(VIP, ops=[{"timeout": "20s", "interval": "5s", "name": "monitor"}]))
     assert list(elem.find("operations/op").attrib) == ["name", "interval", "timeout", "id"]
+
+
+def test_constraints_may_refer_to_resources_already_in_the_cib():
+    xml = ET.fromstring(
+        "<cib><configuration><resources>"
+        "<primitive id='fs-data' class='ocf' provider='heartbeat' type='Filesystem'/>"
+        "</resources><constraints/></configuration></cib>"
+    )
+    resources = [{"id": "db", "agent": "systemd:mariadb"}]
+    constraints = [{"kind": "colocation", "resource": "db", "with_resource": "fs-data"}]
+    assert cib.config_errors(resources, [], [], constraints) != []
+    assert cib.config_errors(resources, [], [], constraints, existing_ids=cib.resource_ids(xml)) == []
+    missing = cib.config_errors(resources, [], [], [{"kind": "order", "first": "fs-logs", "then": "db"}],
+                                existing_ids=cib.resource_ids(xml))
+    assert missing and "nor in the cluster's configuration" in missing[0]
