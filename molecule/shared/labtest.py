@@ -84,6 +84,22 @@ def boot_again():
                     "--layout-file", str(LAYOUT_FILE)], check=True, capture_output=True, text=True)
 
 
+def _lab_vm(*args):
+    lab = hostvar(RUNNER.get_hosts("all")[0], "lab_name")
+    subprocess.run([str(PROJECT / "lab"), "vm", *args[:1], "--name", lab, *args[1:]],
+                   check=True, capture_output=True, text=True, timeout=900)
+
+
+def vm_kill(name):
+    """Pull the plug on a QEMU guest of a VM lab (SIGKILL to QEMU: no shutdown, no flush)."""
+    _lab_vm("kill", name)
+
+
+def vm_start(name):
+    """Boot a QEMU guest of a VM lab again, with the disks it had; returns once ssh answers."""
+    _lab_vm("start", name)
+
+
 def _netns(name, *iptables_args):
     pid = podman("inspect", "--format", "{{.State.Pid}}", hostvar(name, "lab_container")).stdout.strip()
     subprocess.run(["nsenter", "--target", pid, "--net", "iptables", "-w", *iptables_args],
