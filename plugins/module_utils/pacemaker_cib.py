@@ -590,4 +590,3 @@ def resource_ids(cib):
     if section is None:
         return set()
     return set(el.get("id") for el in section.iter() if el.tag in ("primitive", "group", "clone", "master", "bundle"))
-
