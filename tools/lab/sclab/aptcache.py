@@ -89,9 +89,10 @@ def forwarder_pidfile(lab: str, network: str):
     return paths.lab_run(lab) / f"apt-forwarder-{network}.pid"
 
 
-def ensure_forwarder(lab: str, network: str, gateway: str) -> None:
-    """Make the cache reachable from one lab network at gateway:ACNG_PORT."""
-    pidfile = forwarder_pidfile(lab, network)
+def ensure_forwarder(lab: str, network: str, gateway: str, pidfile=None) -> None:
+    """Make the cache reachable from one lab network at gateway:ACNG_PORT (pidfile:
+    where the forwarder's pid goes, default the podman lab's run directory)."""
+    pidfile = pidfile or forwarder_pidfile(lab, network)
     if pid_alive(pidfile):
         return
     pidfile.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +110,11 @@ def ensure_forwarder(lab: str, network: str, gateway: str) -> None:
     if proc.poll() is not None:
         pidfile.unlink(missing_ok=True)
         raise LabError(f"could not listen on {gateway}:{paths.ACNG_PORT} for lab {lab} (is the address in use?)")
+
+
+def stop_forwarder(pidfile) -> None:
+    """Stop the forwarder recorded in pidfile (the VM lab keeps its own)."""
+    _stop_group(pidfile)
 
 
 def stop_forwarders(lab: str) -> None:

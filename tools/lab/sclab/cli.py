@@ -8,8 +8,8 @@ import sys
 
 import yaml
 
-from . import image, lab, layout, paths
-from .system import LabError, ensure_host_packages, lab_lock, log
+from . import image, lab, layout, network, paths, vm
+from .system import VM_HOST_PACKAGES, LabError, ensure_host_packages, lab_lock, log
 
 DEFAULT_LAYOUT = "site"
 
@@ -153,6 +153,156 @@ def cmd_layouts(_args) -> int:
     return 0
 
 
+def _print_vm(data: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    print(f"VM lab {data['lab']}: {data['subnet']} on bridge {data['bridge']}, image {data['image']}, "
+          f"{data['memory_mib']} MiB and {data['cpus']} vCPU per node, data disk {data['data_disk']} (/dev/vdb)")
+    for node in data["nodes"]:
+        extra = ""
+        if "state" in node:
+            extra = f"{node['state']:<8} network {node['network']:<4} ssh {'yes' if node['ssh_port'] else 'no':<4}"
+            extra += f" pid {node['pid']} rss {node['rss_mib']} MiB" if node["pid"] else ""
+        print(f"  {node['name']:<6} {node['address']:<15} {node['tap']:<14} {extra}")
+    print(f"  inventory: {data['inventory']}")
+    if "changes" in data:
+        print(f"  {'changed: ' + '; '.join(data['changes']) if data['changes'] else 'unchanged'} ({data['seconds']} s)")
+    if data.get("ssh_seconds"):
+        print(f"  ssh answered after boot: {', '.join(f'{n} {s} s' for n, s in data['ssh_seconds'].items())}")
+
+
+def cmd_vm_image(args) -> int:
+    ensure_host_packages(VM_HOST_PACKAGES)
+    with lab_lock():
+        if args.prune:
+            for directory in vm.prune_images():
+                print(f"removed {directory}")
+            return 0
+        tag = vm.ensure_image(rebuild=args.rebuild)
+    print(vm.image_dir(tag))
+    return 0
+
+
+def cmd_vm_up(args) -> int:
+    lab.validate_name(args.name)
+    options = {"nodes": args.nodes, "memory": args.memory, "cpus": args.cpus, "data_disk": args.data_disk}
+    subnet = network.parse_subnet(args.subnet, "--subnet") if args.subnet else None
+    ensure_host_packages(VM_HOST_PACKAGES)
+    _print_vm(vm.up(args.name, options, subnet, rebuild_image=args.rebuild_image), args.json)
+    return 0
+
+
+def cmd_vm_down(args) -> int:
+    if not args.all and not args.name:
+        raise LabError("give --name NAME or --all")
+    names = vm.existing() if args.all else [args.name]
+    for name in names:
+        result = vm.down(name)
+        print(f"VM lab {name}: removed {', '.join(result['removed']) or 'nothing (it was not up)'}")
+    return 0
+
+
+def cmd_vm_status(args) -> int:
+    names = [args.name] if args.name else vm.existing()
+    results = [vm.status(n) for n in names]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    if not results:
+        print("no VM lab is up")
+    for res in results:
+        if res["exists"]:
+            _print_vm(res, False)
+        else:
+            leftovers = [f"link {link}" for link in res["links"]] + [f"qemu {pid}" for pid in res["qemu"]]
+            print(f"VM lab {res['lab']}: not up{' (leftovers: ' + ', '.join(leftovers) + '; `lab vm down` removes them)' if leftovers else ''}")
+    return 0 if all(r["exists"] for r in results) or not args.name else 1
+
+
+def cmd_vm_node(args) -> int:
+    if args.action == "kill":
+        result = vm.kill(args.name, args.node)
+        print(f"{args.node}: {'killed qemu ' + str(result['killed']) if result['killed'] else 'was not running'}")
+    elif args.action == "start":
+        ensure_host_packages(VM_HOST_PACKAGES)
+        result = vm.start(args.name, args.node)
+        booted = f"booted {args.node}" in result["changes"]
+        if result["ssh_seconds"] is None:
+            print(f"{args.node}: {'booted' if booted else 'running'}, cut off the network (not waited for)")
+        else:
+            print(f"{args.node}: ssh answered {result['ssh_seconds']} s after {'boot' if booted else 'the check began (it was running)'}")
+    else:
+        result = vm.cut(args.name, args.node, heal=args.action == "heal")
+        print(f"{args.node}: network {result['network']}")
+    return 0
+
+
+def cmd_vm_ssh(args) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    os.execvp("ssh", ["ssh", *lab.ssh_options(), vm.ssh_target(args.name, args.node), *command])
+    return 0  # not reached
+
+
+def cmd_vm_inventory(args) -> int:
+    inv = paths.vm_state(args.name) / "inventory.yml"
+    if not inv.exists():
+        raise LabError(f"VM lab {args.name!r} is not up (no {inv})")
+    print(inv)
+    return 0
+
+
+def _vm_parser(sub) -> None:
+    top = sub.add_parser("vm", help="the VM lab: QEMU guests with a real Debian kernel (DRBD), `lab vm --help`",
+                         description="QEMU (TCG) guests of Debian 12 on a bridge of their own, for tests containers cannot do (DRBD).")
+    vsub = top.add_subparsers(dest="vm_command", required=True)
+
+    p = vsub.add_parser("image", help="build the guest image if its recipe (tools/lab/vm/) changed")
+    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--prune", action="store_true", help="remove images of older recipes that no VM lab uses")
+    p.set_defaults(func=cmd_vm_image)
+
+    p = vsub.add_parser("up", help="create or complete a VM lab and wait for ssh (idempotent)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--nodes", type=int, help=f"nodes ha1..haN (default {vm.DEFAULTS['nodes']}, at most {vm.MAX_NODES})")
+    p.add_argument("--memory", type=int, help=f"MiB per guest (default {vm.DEFAULTS['memory']})")
+    p.add_argument("--cpus", type=int, choices=range(1, 5), help=f"vCPUs per guest (default {vm.DEFAULTS['cpus']})")
+    p.add_argument("--data-disk", help=f"size of each node's /dev/vdb (default {vm.DEFAULTS['data_disk']})")
+    p.add_argument("--subnet", help="the lab's /24 (default: a free one from 10.213.0.0/16)")
+    p.add_argument("--rebuild-image", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_vm_up)
+
+    p = vsub.add_parser("down", help="remove a VM lab and everything it started")
+    p.add_argument("--name")
+    p.add_argument("--all", action="store_true", help="every VM lab on this machine")
+    p.set_defaults(func=cmd_vm_down)
+
+    p = vsub.add_parser("status", help="VM labs, nodes, qemu processes and their RSS")
+    p.add_argument("--name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_vm_status)
+
+    for action, text in (("kill", "hard power-off (SIGKILL qemu: the plug pulled)"),
+                         ("start", "boot a node again with the same disks and wait for ssh"),
+                         ("cut", "cut a node off the network (its tap goes down)"),
+                         ("heal", "restore a cut node's network")):
+        p = vsub.add_parser(action, help=text)
+        p.add_argument("--name", required=True)
+        p.add_argument("node")
+        p.set_defaults(func=cmd_vm_node, action=action)
+
+    p = vsub.add_parser("ssh", help="ssh to a guest the way Ansible does")
+    p.add_argument("--name", required=True)
+    p.add_argument("node")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_vm_ssh)
+
+    p = vsub.add_parser("inventory", help="print the path of a VM lab's inventory")
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=cmd_vm_inventory)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="lab", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -209,6 +359,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("layouts", help="list the layouts")
     p.set_defaults(func=cmd_layouts)
+
+    _vm_parser(sub)
     return top
 
 

@@ -56,6 +56,11 @@ def existing_labs() -> list:
     return sorted(found)
 
 
+def vm_labs_exist() -> bool:
+    """Whether a VM lab (sclab.vm) is on this machine: it shares the apt cache."""
+    return paths.VM_LABS.exists() and any(p.is_dir() for p in paths.VM_LABS.iterdir())
+
+
 def _containers_of(name: str) -> list:
     """podman's JSON records of a lab's containers, found by the lab's label."""
     return podman_json("ps", "-a", "--format", "json", "--filter", f"label={LABEL}={name}")
@@ -65,6 +70,8 @@ def plan(name: str, layout: Layout, requested: dict) -> Plan:
     """Fix the subnets: an existing network keeps its subnet, a new one gets the
     requested subnet (checked for collisions) or a free one from the pool."""
     validate_name(name)
+    if paths.vm_state(name).exists():
+        raise LabError(f"lab name {name!r} is taken by a VM lab (`lab vm status`); pick another --name")
     unknown = set(requested) - set(layout.networks)
     if unknown:
         raise LabError(f"--subnet names network(s) {', '.join(sorted(unknown))} that layout {layout.name!r} does not have ({', '.join(layout.networks)})")
@@ -285,10 +292,13 @@ def _write_known_hosts(plan_: Plan) -> None:
 
 
 def _merge_known_hosts() -> None:
-    """One machine-wide known_hosts for all labs, so any ssh client can pin every node."""
+    """One machine-wide known_hosts for all labs (podman and VM labs), so any ssh
+    client can pin every node."""
     text = ""
-    if paths.LABS.exists():
-        for lab_dir in sorted(paths.LABS.iterdir()):
+    for labs_dir in (paths.LABS, paths.VM_LABS):
+        if not labs_dir.exists():
+            continue
+        for lab_dir in sorted(labs_dir.iterdir()):
             known = lab_dir / "known_hosts"
             if known.exists():
                 text += known.read_text(encoding="utf-8")
@@ -448,7 +458,7 @@ def down(name: str) -> dict:
         shutil.rmtree(paths.lab_run(name), ignore_errors=True)
         shutil.rmtree(paths.lab_state(name), ignore_errors=True)
         _merge_known_hosts()
-        if not existing_labs():
+        if not existing_labs() and not vm_labs_exist():
             aptcache.stop_cache()
     leftovers = leftovers_of(name, gateways, [c["Names"][0] for c in containers])
     if errors or leftovers:

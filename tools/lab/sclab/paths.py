@@ -8,6 +8,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 LAB_DIR = PROJECT / "tools" / "lab"
 LAYOUTS_DIR = LAB_DIR / "layouts"
 IMAGE_RECIPE_DIR = LAB_DIR / "image"
+VM_RECIPE_DIR = LAB_DIR / "vm"
 PODMAN_CONF = LAB_DIR / "podman" / "containers.conf"
 PODMAN_STORAGE_CONF = LAB_DIR / "podman" / "storage.conf"
 ACNG_CONF_DIR = LAB_DIR / "apt-cacher-ng"
@@ -18,6 +19,10 @@ STATE = Path(os.environ.get("SCLAB_STATE_DIR", "/var/lib/stormclouds-lab"))
 RUN = Path(os.environ.get("SCLAB_RUN_DIR", "/run/stormclouds-lab"))
 CACHE = Path(os.environ.get("SCLAB_CACHE_DIR", "/var/cache/stormclouds-lab"))
 LABS = STATE / "labs"
+# The VM lab (QEMU guests, sclab.vm): apart from the podman labs' state, so podman
+# `status`/`down` never meet a VM lab, and the other way round.
+VM_LABS = STATE / "vms"
+VM_IMAGES = STATE / "vm-images"
 SSH_DIR = STATE / "ssh"
 SSH_KEY = SSH_DIR / "id_ed25519"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
@@ -38,6 +43,16 @@ def lab_state(name: str) -> Path:
 def lab_run(name: str) -> Path:
     """Directory with a lab's process ids (gone at reboot, like the processes)."""
     return RUN / "labs" / name
+
+
+def vm_state(name: str) -> Path:
+    """Directory with a VM lab's settings, disks, seeds, host keys and inventory."""
+    return VM_LABS / name
+
+
+def vm_run(name: str) -> Path:
+    """Directory with a VM lab's qemu pid files, QMP sockets and apt forwarder."""
+    return RUN / "vms" / name
 
 
 def podman_env() -> dict:

@@ -26,6 +26,21 @@ HOST_PACKAGES = {
     "setpriv": "util-linux",
     "iptables": "iptables",
 }
+#: Debian packages the VM lab (sclab.vm) needs as well; installed only by `lab vm` commands.
+VM_HOST_PACKAGES = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "mkfs.ext4": "e2fsprogs",
+    "debootstrap": "debootstrap",
+    "apt-cacher-ng": "apt-cacher-ng",
+    "socat": "socat",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ip": "iproute2",
+    "bridge": "iproute2",
+    "setpriv": "util-linux",
+    "iptables": "iptables",
+}
 #: Where each command lives when it is not on PATH (Debian puts some in libexec dirs).
 COMMAND_PATHS = {
     "netavark": "/usr/lib/podman/netavark",
@@ -67,17 +82,18 @@ def podman_json(*args):
     return json.loads(out) if out else []
 
 
-def missing_host_packages() -> list:
+def missing_host_packages(packages: dict | None = None) -> list:
     missing = set()
-    for command, package in HOST_PACKAGES.items():
+    for command, package in (HOST_PACKAGES if packages is None else packages).items():
         if shutil.which(command) is None and not os.path.exists(COMMAND_PATHS.get(command, "/nonexistent")):
             missing.add(package)
     return sorted(missing)
 
 
-def ensure_host_packages() -> None:
-    """Install the lab's Debian packages when some are missing (needs root)."""
-    missing = missing_host_packages()
+def ensure_host_packages(packages: dict | None = None) -> None:
+    """Install the lab's Debian packages (command -> package; default: the podman
+    lab's) when some are missing (needs root)."""
+    missing = missing_host_packages(packages)
     if not missing:
         return
     if os.geteuid() != 0:
