@@ -338,17 +338,24 @@ def _check_ssh(plan_: Plan) -> None:
         raise LabError("ssh to lab nodes failed:\n" + "\n".join(failed))
 
 
+def connection_vars() -> dict:
+    """How Ansible reaches any lab node (container or VM): root, the lab key, pinned host keys."""
+    return {
+        "ansible_user": "root",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_private_key_file": str(paths.SSH_KEY),
+        "ansible_ssh_common_args": " ".join(
+            ["-o UserKnownHostsFile=" + str(paths.KNOWN_HOSTS), "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes"]
+        ),
+    }
+
+
 def inventory(plan_: Plan) -> str:
     primary_net = plan_.layout.networks[0]
     data = {
         "all": {
             "vars": {
-                "ansible_user": "root",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_private_key_file": str(paths.SSH_KEY),
-                "ansible_ssh_common_args": " ".join(
-                    ["-o UserKnownHostsFile=" + str(paths.KNOWN_HOSTS), "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes"]
-                ),
+                **connection_vars(),
                 "common_apt_proxy": f"http://{network.gateway(plan_.subnets[primary_net])}:{paths.ACNG_PORT}",
                 "lab_name": plan_.name,
                 "lab_layout": plan_.layout.name,

@@ -738,12 +738,7 @@ def inventory(vlab: VmLab) -> str:
     data = {
         "all": {
             "vars": {
-                "ansible_user": "root",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_private_key_file": str(paths.SSH_KEY),
-                "ansible_ssh_common_args": " ".join(
-                    ["-o UserKnownHostsFile=" + str(paths.KNOWN_HOSTS), "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes"]
-                ),
+                **lab.connection_vars(),
                 "common_apt_proxy": f"http://{vlab.gateway}:{paths.ACNG_PORT}",
                 "lab_name": vlab.name,
                 "lab_layout": "vm",
