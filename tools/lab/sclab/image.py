@@ -25,12 +25,18 @@ def packages() -> list:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def recipe_hash() -> str:
+def recipe_digest(recipe_dir, *facts) -> str:
+    """A short hash of a recipe directory's files and the facts of its build (builder
+    version, suite, mirror, ...): the tag an image is rebuilt under when any changes."""
     digest = hashlib.sha256()
-    digest.update(f"{BUILDER_VERSION}\n{SUITE}\n{mirror()}\n".encode())
-    for name in sorted(os.listdir(paths.IMAGE_RECIPE_DIR)):
-        digest.update(name.encode() + b"\0" + (paths.IMAGE_RECIPE_DIR / name).read_bytes() + b"\0")
+    digest.update("".join(f"{fact}\n" for fact in facts).encode())
+    for name in sorted(os.listdir(recipe_dir)):
+        digest.update(name.encode() + b"\0" + (recipe_dir / name).read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def recipe_hash() -> str:
+    return recipe_digest(paths.IMAGE_RECIPE_DIR, BUILDER_VERSION, SUITE, mirror())
 
 
 def image_ref() -> str:

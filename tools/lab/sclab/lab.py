@@ -56,9 +56,17 @@ def existing_labs() -> list:
     return sorted(found)
 
 
-def vm_labs_exist() -> bool:
-    """Whether a VM lab (sclab.vm) is on this machine: it shares the apt cache."""
-    return paths.VM_LABS.exists() and any(p.is_dir() for p in paths.VM_LABS.iterdir())
+def _any_lab_dir(*parents) -> bool:
+    return any(parent.exists() and any(p.is_dir() for p in parent.iterdir()) for parent in parents)
+
+
+def stop_cache_if_unused() -> None:
+    """The apt cache serves podman and VM labs alike: stop it once no lab of either
+    kind is left (podman's records are not asked where podman is not installed, as
+    on a machine that only ever ran VM labs)."""
+    podman_labs = existing_labs() if shutil.which("podman") else _any_lab_dir(paths.LABS)
+    if not podman_labs and not _any_lab_dir(paths.VM_LABS, paths.RUN / "vms"):
+        aptcache.stop_cache()
 
 
 def _containers_of(name: str) -> list:
@@ -465,8 +473,7 @@ def down(name: str) -> dict:
         shutil.rmtree(paths.lab_run(name), ignore_errors=True)
         shutil.rmtree(paths.lab_state(name), ignore_errors=True)
         _merge_known_hosts()
-        if not existing_labs() and not vm_labs_exist():
-            aptcache.stop_cache()
+        stop_cache_if_unused()
     leftovers = leftovers_of(name, gateways, [c["Names"][0] for c in containers])
     if errors or leftovers:
         raise LabError(f"lab {name!r} was not removed completely: {'; '.join(errors + leftovers)}")

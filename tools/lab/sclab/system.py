@@ -10,13 +10,9 @@ from contextlib import contextmanager
 
 from . import paths
 
-#: Debian packages the lab needs on the machine (command -> package).
-HOST_PACKAGES = {
-    "podman": "podman",
-    "netavark": "netavark",
-    "aardvark-dns": "aardvark-dns",
-    "runc": "runc",
-    "conmon": "conmon",
+#: Debian packages both kinds of lab need on the machine (command -> package): the
+#: image build, the apt cache and its forwarders, ssh, networking and isolation.
+_SHARED_HOST_PACKAGES = {
     "debootstrap": "debootstrap",
     "apt-cacher-ng": "apt-cacher-ng",
     "socat": "socat",
@@ -26,20 +22,22 @@ HOST_PACKAGES = {
     "setpriv": "util-linux",
     "iptables": "iptables",
 }
-#: Debian packages the VM lab (sclab.vm) needs as well; installed only by `lab vm` commands.
+#: Debian packages the (podman) lab needs on the machine (command -> package).
+HOST_PACKAGES = {
+    "podman": "podman",
+    "netavark": "netavark",
+    "aardvark-dns": "aardvark-dns",
+    "runc": "runc",
+    "conmon": "conmon",
+    **_SHARED_HOST_PACKAGES,
+}
+#: Debian packages the VM lab (sclab.vm) needs; installed only by `lab vm` commands.
 VM_HOST_PACKAGES = {
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
     "mkfs.ext4": "e2fsprogs",
-    "debootstrap": "debootstrap",
-    "apt-cacher-ng": "apt-cacher-ng",
-    "socat": "socat",
-    "ssh": "openssh-client",
-    "ssh-keygen": "openssh-client",
-    "ip": "iproute2",
     "bridge": "iproute2",
-    "setpriv": "util-linux",
-    "iptables": "iptables",
+    **_SHARED_HOST_PACKAGES,
 }
 #: Where each command lives when it is not on PATH (Debian puts some in libexec dirs).
 COMMAND_PATHS = {

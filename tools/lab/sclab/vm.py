@@ -67,11 +67,7 @@ SIZE_RE = re.compile(r"^([0-9]+)([KMG]?)$")
 
 
 def recipe_hash() -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{BUILDER_VERSION}\n{SUITE}\n{image.mirror()}\n{ROOT_SIZE}\n".encode())
-    for name in sorted(os.listdir(paths.VM_RECIPE_DIR)):
-        digest.update(name.encode() + b"\0" + (paths.VM_RECIPE_DIR / name).read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    return image.recipe_digest(paths.VM_RECIPE_DIR, BUILDER_VERSION, SUITE, image.mirror(), ROOT_SIZE)
 
 
 def image_dir(tag: str) -> Path:
@@ -867,12 +863,6 @@ def status(name: str) -> dict:
     return summary
 
 
-def _podman_labs_exist() -> bool:
-    if shutil.which("podman"):
-        return bool(lab.existing_labs())
-    return paths.LABS.exists() and any(paths.LABS.iterdir())
-
-
 def down(name: str) -> dict:
     """Remove every trace of a VM lab: qemu processes, taps, bridge, firewall rules,
     forwarder, ssh masters, disks and state. Each step runs even when one failed."""
@@ -902,8 +892,7 @@ def down(name: str) -> dict:
                 shutil.rmtree(directory, ignore_errors=True)
                 removed.append(str(directory))
         lab._merge_known_hosts()
-        if not existing() and not _podman_labs_exist():
-            aptcache.stop_cache()
+        lab.stop_cache_if_unused()
     leftovers = leftovers_of(name, gateway)
     if errors or leftovers:
         raise LabError(f"VM lab {name!r} was not removed completely: {'; '.join(errors + leftovers)}")
