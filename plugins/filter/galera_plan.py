@@ -148,8 +148,9 @@ def galera_plan(states, nodes, bootstrap_node=""):
     if non_primary:
         # Servers up but none in a primary component (a partition that lost quorum on every
         # side): the most advanced of them must be told to form one; not a job for a rerun.
-        detail = ", ".join("%s (%s, last committed %s)" % (n, wsrep[n].get("wsrep_cluster_status"),
-                                                         wsrep[n].get("wsrep_last_committed", "?")) for n in non_primary)
+        detail = ", ".join("%s (%s, last committed %s)"
+                           % (n, wsrep[n].get("wsrep_cluster_status"), wsrep[n].get("wsrep_last_committed", "?"))
+                           for n in non_primary)
         return _refuse(["no primary component: %s run without one. On the node with the highest last committed "
                         "run: mariadb -e \"SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'\" (the others rejoin "
                         "it), then run the role again." % detail], positions)
@@ -174,9 +175,9 @@ def galera_plan(states, nodes, bootstrap_node=""):
                         % ", ".join(unpositioned))
     uuids = sorted(set(positions[n].split(":")[0] for n in positions))
     if len(uuids) > 1:
+        listed = "; ".join("%s: %s" % (n, positions[n]) for n in sorted(positions))
         return _refuse(["the data nodes hold data of different clusters (%s); bootstrapping any of them would throw "
-                        "the others' data away. %s" % ("; ".join("%s: %s" % (n, positions[n]) for n in sorted(positions)),
-                                                        _recovery_commands(nodes))], positions)
+                        "the others' data away. %s" % (listed, _recovery_commands(nodes))], positions)
 
     best = max([_seqno(positions[n].split(":")[1]) for n in positions] or [-1])
     most_advanced = [n for n in nodes if n in positions and _seqno(positions[n].split(":")[1]) == best]

@@ -183,24 +183,24 @@ def up(name: str, layout: Layout, requested: dict, rebuild_image: bool = False) 
         for extra in sorted(set(existing) - wanted):
             podman("rm", "-f", "-t", "2", extra)
             changes.append(f"removed node {extra} (not in the layout)")
-        booted = set()
+        created = set()
         for index, node in enumerate(plan_.layout.nodes):
             ctr = plan_.container(node.name)
             if ctr not in existing:
                 _create_node(plan_, index, ref, hosts, pubkey)
                 changes.append(f"created node {node.name}")
-                booted.add(ctr)
+                created.add(ctr)
             elif existing[ctr]["State"] != "running":
                 podman("start", ctr)
                 changes.append(f"started node {node.name}")
-                booted.add(ctr)
             elif existing[ctr].get("Image") != ref:
                 log(f"warning: node {node.name} runs image {existing[ctr].get('Image')}, not {ref}; `lab down {plan_.name}` and `lab up` to use the new image")
         for node in plan_.layout.nodes:
             ctr = plan_.container(node.name)
-            # A node this call booted must come up clean; one already running may carry
-            # failed units of a role under test, which is that test's business.
-            _wait_booted(ctr, strict=ctr in booted)
+            # A node this call created must come up clean (its image is under test); one
+            # restarted or already running may carry failed or waiting units of a role
+            # under test (a cluster member after an outage), which is that test's business.
+            _wait_booted(ctr, strict=ctr in created)
         for node in plan_.layout.nodes:
             if _sync_hosts(plan_.container(node.name), hosts):
                 changes.append(f"/etc/hosts of {node.name}")
