@@ -18,7 +18,7 @@ is failed in two ways:
              it still accepts connections (the case a TCP check cannot see); the links
              come back and it resyncs before the next sample.
 Figures per sample: the longest time without an acknowledged write after the fault
-(capped at the 60 s window), and acknowledged writes missing on the survivor afterwards.
+(capped at the 30 s window), and acknowledged writes missing on the survivor afterwards.
 Writes bench/results/galera_failover.json: the galera check's kill gaps, the TCP check's
 as the baseline, the partition series, and every lost write count (must be 0)."""
 
@@ -39,7 +39,7 @@ from sclab import paths
 sys.path.insert(0, str(PROJECT / "molecule" / "shared"))
 NAME = "b-galera"
 CHECKS = ("galera", "tcp")
-WINDOW = 60.0
+WINDOW = 30.0
 PODMAN_ENV = paths.podman_env()
 SCENARIO_VARS = {
     "galera_cluster_name": "bench-galera", "garbd_cluster_name": "bench-galera",
@@ -124,8 +124,8 @@ def partition(node, action):
 
 
 def sample(kind, password, table_no):
-    import labtest  # noqa: E402  (its Writer; the lab's molecule/shared helpers)
     import pymysql
+    from dbclient import Writer
 
     table = f"drill_{table_no}"
 
@@ -140,7 +140,7 @@ def sample(kind, password, table_no):
     conn.close()
     victim = writer_node()
     survivor = "db2" if victim == "db1" else "db1"
-    writer = labtest.Writer(connect, table, errors=(pymysql.MySQLError,))
+    writer = Writer(connect, table, errors=(pymysql.MySQLError,))
     writer.start()
     time.sleep(5)
     failed_at = time.monotonic()

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 sys.path.insert(0, str(PROJECT / "tools" / "lab"))
 
 from sclab import system  # noqa: E402  (needs the path above)
+import dbclient  # noqa: E402  (beside this file)
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
@@ -134,48 +134,5 @@ def playbook(path, extra, timeout=900, args=()):
     )
 
 
-class Writer(threading.Thread):
-    """A client inserting increasing ids, one transaction each, through `connect()` (a
-    DB-API connection factory); it reconnects after any error and never reuses an id
-    whose commit had no answer. `acked` holds the ids whose COMMIT returned (the ones
-    that must survive a fault), `ack_times` when, `errors` what the client saw."""
-
-    def __init__(self, connect, table, errors=(OSError,), name="writer", first_id=1):
-        super().__init__(daemon=True, name=name)
-        self.first_id = first_id
-        self.connect, self.table, self.error_types = connect, table, tuple(errors) + (OSError,)
-        self.acked, self.ack_times, self.errors = [], [], []
-        self.stop = threading.Event()
-
-    def run(self):
-        conn, next_id = None, self.first_id
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = self.connect()
-                with conn.cursor() as cur:
-                    cur.execute(f"INSERT INTO {self.table} (id, at) VALUES (%s, %s)", (next_id, time.time()))
-                conn.commit()
-                self.acked.append(next_id)
-                self.ack_times.append(time.monotonic())
-            except self.error_types as exc:
-                self.errors.append(f"{time.monotonic():.1f} {type(exc).__name__}: {str(exc).strip()[:120]}")
-                try:
-                    if conn is not None:
-                        conn.close()
-                except Exception:  # pylint: disable=broad-except
-                    pass
-                conn = None
-                time.sleep(0.2)
-            next_id += 1
-            time.sleep(0.05)
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
-
-    def longest_gap(self, since):
-        """Longest time without an acknowledged write after `since` (monotonic)."""
-        times = [since] + [t for t in self.ack_times if t > since]
-        return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+# The scenarios' tests write through their VIPs with it.
+Writer = dbclient.Writer
