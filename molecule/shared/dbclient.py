@@ -51,3 +51,22 @@ class Writer(threading.Thread):
         """Longest time without an acknowledged write after `since` (monotonic)."""
         times = [since] + [t for t in self.ack_times if t > since]
         return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+
+
+def fresh_table(connect, table):
+    """Drop and create `table (id, at)`, the table a Writer fills."""
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, at DOUBLE PRECISION NOT NULL)")
+    conn.commit()
+    conn.close()
+
+
+def insert_rows(connect, table, ids):
+    """Insert the given ids in one transaction (committed when this returns)."""
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO {table} (id, at) VALUES (%s, %s)", [(i, time.time()) for i in ids])
+    conn.commit()
+    conn.close()

@@ -11,6 +11,7 @@ import pymysql
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "shared"))
+import dbclient  # noqa: E402
 import labtest  # noqa: E402
 
 NODES = ("ha1", "ha2")
@@ -82,12 +83,7 @@ def writer(engine, table):
 
 
 def _fresh_table(engine, table):
-    conn = connect(engine)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {table}")
-        cur.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, at DOUBLE PRECISION NOT NULL)")
-    conn.commit()
-    conn.close()
+    dbclient.fresh_table(lambda: connect(engine), table)
 
 
 def _stored_ids(engine, table):
