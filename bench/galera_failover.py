@@ -179,7 +179,7 @@ def main():
         for round_no in range(args.runs):
             order = CHECKS if round_no % 2 == 0 else tuple(reversed(CHECKS))
             for check in order:
-                converge({"haproxy_health_check": check}, limit="haproxy_nodes")
+                converge({"haproxy_health_check": check}, limit="haproxy_nodes:pacemaker_quorum")
                 for kind in ("kill", "partition"):
                     table_no += 1
                     gap, missing = sample(kind, password, table_no)
