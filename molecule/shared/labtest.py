@@ -17,7 +17,6 @@ PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 sys.path.insert(0, str(PROJECT / "tools" / "lab"))
 
 from sclab import system  # noqa: E402  (needs the path above)
-import dbclient  # noqa: E402  (beside this file)
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 INVENTORY_DIR = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
@@ -132,7 +131,3 @@ def playbook(path, extra, timeout=900, args=()):
         ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra), *args],
         capture_output=True, text=True, env=env, check=False, timeout=timeout, cwd=PROJECT,
     )
-
-
-# The scenarios' tests write through their VIPs with it.
-Writer = dbclient.Writer

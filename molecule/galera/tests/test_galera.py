@@ -135,7 +135,7 @@ def test_a_node_that_is_not_synced_is_out_of_service():
 def test_hard_kill_of_the_writer_loses_no_acknowledged_write():
     wait_whole()
     fresh_table("kill_drill")
-    writer = labtest.Writer(connect, "kill_drill", errors=(pymysql.MySQLError,))
+    writer = dbclient.Writer(connect, "kill_drill", errors=(pymysql.MySQLError,))
     writer.start()
     labtest.wait_for(lambda: (len(writer.acked) >= 30, len(writer.acked)), 60, "30 acknowledged writes")
 
@@ -166,7 +166,7 @@ def test_full_outage_is_recovered_from_the_most_advanced_node():
 
     # db1 dies first; what is written after only db2 has: bootstrapping db1 would lose it.
     labtest.kill("db1")
-    late = labtest.Writer(connect, "outage_drill", errors=(pymysql.MySQLError,), first_id=1000)
+    late = dbclient.Writer(connect, "outage_drill", errors=(pymysql.MySQLError,), first_id=1000)
     late.start()
     labtest.wait_for(lambda: (len(late.acked) >= 20, len(late.acked)), 120, "writes on db2 alone")
     late.stop.set()
