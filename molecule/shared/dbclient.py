@@ -18,8 +18,15 @@ class Writer(threading.Thread):
         self.connect, self.table, self.error_types = connect, table, tuple(errors) + (OSError,)
         self.acked, self.ack_times, self.errors = [], [], []
         self.stop = threading.Event()
+        self.ended_at = None
 
     def run(self):
+        try:
+            self._write_until_stopped()
+        finally:
+            self.ended_at = time.monotonic()
+
+    def _write_until_stopped(self):
         conn, next_id = None, self.first_id
         while not self.stop.is_set():
             try:
@@ -48,8 +55,11 @@ class Writer(threading.Thread):
                 pass
 
     def longest_gap(self, since):
-        """Longest time without an acknowledged write after `since` (monotonic)."""
-        times = [since] + [t for t in self.ack_times if t > since]
+        """Longest time without an acknowledged write after `since` (monotonic), up to
+        the last acknowledgement or, once the writer ended, up to its end: writes that
+        never resumed count as one gap as long as the rest of the run."""
+        end = [self.ended_at] if self.ended_at is not None else []
+        times = [since] + [t for t in self.ack_times if t > since] + end
         return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
 
 

@@ -22,6 +22,7 @@ CASES = [
     ("galera_nodes", {"galera_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"},
      "galera_tls_ca_cert and galera_tls_ca_key come together"),
     ("galera_nodes", {"galera_users": [{"name": "app", "databases": ["nosuch"]}]}, "app (databases)"),
+    ("galera_nodes", {"galera_evs_suspect_timeout": 0.6}, "galera_evs_suspect_timeout (0.6) < galera_evs_inactive_timeout"),
     ("galera_arbitrator", {"garbd_cluster_name": "another"}, "the arbitrator could never join"),
     ("haproxy_nodes", {"haproxy_vip": "192.0.2.10"}, "haproxy_vip: haproxy-vip: VIP 192.0.2.10 is outside"),
     ("haproxy_nodes", {"haproxy_stats_password": "short"}, "haproxy_stats_password must have at least 12 characters"),

@@ -193,3 +193,40 @@ def test_full_outage_is_recovered_from_the_most_advanced_node():
         stored = ids_on(name, "outage_drill")
         assert set(range(1, 51)) <= stored, f"{name} lost rows written before the outage"
         assert acked_late <= stored, f"{name} lost rows only db2 had: {sorted(acked_late - stored)[:10]}"
+
+
+def server_started(name):
+    """When the node's MariaDB started (systemd's monotonic microseconds)."""
+    res = labtest.ssh(name, "systemctl show mariadb -p ExecMainStartTimestampMonotonic --value")
+    assert res.returncode == 0 and res.stdout.strip().isdigit(), f"{name}: {res.stdout} {res.stderr}"
+    return int(res.stdout)
+
+
+def test_configuration_change_rolls_through_the_members_under_writes():
+    # Last: it leaves the scenario's configuration changed.
+    wait_whole(600)
+    fresh_table("roll_drill")
+    started = {name: server_started(name) for name in DATA}
+    writer = dbclient.Writer(connect, "roll_drill", errors=(pymysql.MySQLError,))
+    writer.start()
+    labtest.wait_for(lambda: (len(writer.acked) >= 20, len(writer.acked)), 60, "20 acknowledged writes")
+    began = time.monotonic()
+
+    run = labtest.playbook(labtest.SCENARIO / "converge.yml", {"galera_config": {"max_connections": 321}},
+                           timeout=1800, args=("--limit", "galera_nodes:galera_arbitrator"))
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+
+    before = len(writer.acked)
+    labtest.wait_for(lambda: (len(writer.acked) >= before + 20, len(writer.acked) - before), 60,
+                     "20 acknowledged writes after the rolling restart")
+    writer.stop.set()
+    writer.join(30)
+    print(f"{len(writer.acked)} acknowledged writes during the rolling restart; longest gap "
+          f"{writer.longest_gap(began):.2f} s; client errors: {writer.errors[:3]}")
+    wait_whole()
+    for name in DATA:
+        assert sql(name, "SELECT @@max_connections") == [["321"]], f"{name} runs the old configuration"
+        assert server_started(name) > started[name], f"{name} was not restarted"
+        lost = sorted(set(writer.acked) - ids_on(name, "roll_drill"))
+        assert not lost, f"{name} misses acknowledged writes: {lost[:10]}"
