@@ -90,8 +90,10 @@ def empty_state():
 def locked_state(path=STATE, write=True):
     """The state, read under an exclusive lock (shared when only reading); written back
     atomically (same owner, group and mode) when `write` and it changed."""
-    lock_path = path + ".lock"
-    with open(lock_path, "a", encoding="utf-8") as lock:
+    # The lock is the state's directory itself: sshd's key lookups (a read-only
+    # account) can take a shared lock without a lock file they could not open.
+    lock = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
         try:
             with open(path, encoding="utf-8") as handle:
@@ -113,6 +115,8 @@ def locked_state(path=STATE, write=True):
                 with contextlib.suppress(PermissionError):
                     os.chown(tmp, info.st_uid, info.st_gid)
             os.replace(tmp, path)
+    finally:
+        os.close(lock)
 
 
 def tunnels_of(state, client):

@@ -333,25 +333,33 @@ def ssh_options() -> list:
     ]
 
 
-def _check_ssh(plan_: Plan) -> None:
-    """Prove Ansible's way in: ssh as root with the lab key and a pinned host key."""
-    procs = []
-    for index, node in enumerate(plan_.layout.nodes):
-        cmd = ["ssh", *ssh_options(), f"root@{plan_.primary(index)}", "true"]
-        procs.append((node.name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))  # pylint: disable=consider-using-with
-    failed = []
-    for name, proc in procs:
-        try:
-            err = proc.communicate(timeout=30)[1]
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            failed.append(f"{name}: no answer in 30 s")
-            continue
-        if proc.returncode:
-            failed.append(f"{name}: {err.strip()}")
-    if failed:
-        raise LabError("ssh to lab nodes failed:\n" + "\n".join(failed))
+def _check_ssh(plan_: Plan, attempts: int = 4) -> None:
+    """Prove Ansible's way in: ssh as root with the lab key and a pinned host key. A
+    node that just restarted may not answer the first attempt (the bridge still has its
+    old neighbour entry): the ones that fail are tried again, a few seconds apart."""
+    pending = {node.name: plan_.primary(index) for index, node in enumerate(plan_.layout.nodes)}
+    failed = {}
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(3)
+        procs = [(name, subprocess.Popen(["ssh", *ssh_options(), f"root@{address}", "true"],  # pylint: disable=consider-using-with
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+                 for name, address in pending.items()]
+        failed = {}
+        for name, proc in procs:
+            try:
+                err = proc.communicate(timeout=30)[1]
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                failed[name] = "no answer in 30 s"
+                continue
+            if proc.returncode:
+                failed[name] = err.strip()
+        pending = {name: pending[name] for name in failed}
+        if not failed:
+            return
+    raise LabError("ssh to lab nodes failed:\n" + "\n".join(f"{name}: {err}" for name, err in failed.items()))
 
 
 def connection_vars() -> dict:
