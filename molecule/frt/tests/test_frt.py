@@ -119,8 +119,10 @@ def test_a_key_gets_no_shell_no_pty_and_no_forwarding_into_the_dmz():
 
 def test_an_unknown_key_is_refused():
     code, out = run("outside1", "rm -f /tmp/stranger /tmp/stranger.pub && ssh-keygen -q -t ed25519 -N '' -f /tmp/stranger && "
-                                f"ssh -i /tmp/stranger -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no "
-                                f"-o UserKnownHostsFile=/dev/null -p 2222 frt@{dmz_outside()} -N -R 0.0.0.0:20009:localhost:22")
+                                f"ssh-keyscan -t ed25519 -p 2222 {dmz_outside()} > /tmp/stranger.known 2>/dev/null && "
+                                f"ssh -i /tmp/stranger -o IdentitiesOnly=yes -o BatchMode=yes "
+                                f"-o UserKnownHostsFile=/tmp/stranger.known -p 2222 frt@{dmz_outside()} "
+                                f"-N -R 0.0.0.0:20009:localhost:22")
     assert code != 0 and "Permission denied (publickey)" in out, out
 
 
