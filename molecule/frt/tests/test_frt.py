@@ -157,5 +157,3 @@ def test_a_second_converge_keeps_every_port():
     recaps = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
     assert recaps and all(changed == "0" for _h, changed in recaps), recaps
     assert {(t["client"], t["name"]): t["port"] for t in tunnels()} == before
-
-

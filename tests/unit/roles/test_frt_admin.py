@@ -29,7 +29,7 @@ def free(_port, _address):
 def test_ports_are_given_lowest_first_and_kept():
     state = frt.empty_state()
     first, changed = frt.allocate(state, CONFIG, "vm1", "ssh", "localhost:22", "static", probe=free)
-    second, _ = frt.allocate(state, CONFIG, "vm2", "ssh", "localhost:22", "static", probe=free)
+    second = frt.allocate(state, CONFIG, "vm2", "ssh", "localhost:22", "static", probe=free)[0]
     assert changed and (first["port"], second["port"]) == (20000, 20001)
     again, changed = frt.allocate(state, CONFIG, "vm1", "ssh", "localhost:22", "static", probe=free)
     assert not changed and again["port"] == 20000
@@ -44,8 +44,8 @@ def test_a_changed_target_keeps_the_port():
 
 def test_a_port_another_process_holds_is_skipped():
     state = frt.empty_state()
-    tunnel, _ = frt.allocate(state, CONFIG, "vm1", "ssh", "localhost:22", "static",
-                             probe=lambda port, _a: port != 20000)
+    tunnel = frt.allocate(state, CONFIG, "vm1", "ssh", "localhost:22", "static",
+                          probe=lambda port, _a: port != 20000)[0]
     assert tunnel["port"] == 20001
 
 
@@ -127,12 +127,12 @@ def test_the_firewall_exposes_each_tunnel_as_the_policy_says():
     assert "dport 20001" not in rules  # internal: the DMZ host only (lo)
     assert "ip saddr { 192.0.2.0/24 } tcp dport 20002 accept" in rules
     assert "ip6 saddr { 2001:db8::/32 } tcp dport 20002 accept" in rules
-    assert rules.rstrip().endswith("drop\n  }\n}".rstrip())
+    assert rules.endswith("    drop\n  }\n}\n")
 
 
 def _allocate_in_child(path, name, queue):
     with frt.locked_state(path) as state:
-        tunnel, _ = frt.allocate(state, CONFIG, "vm2", name, "localhost:22", "demand", probe=free)
+        tunnel = frt.allocate(state, CONFIG, "vm2", name, "localhost:22", "demand", probe=free)[0]
     queue.put(tunnel["port"])
 
 
@@ -146,7 +146,7 @@ def test_concurrent_allocations_never_share_a_port(tmp_path):
         child.start()
     for child in children:
         child.join(30)
-    ports = sorted(queue.get(timeout=5) for _ in children)
+    ports = sorted(queue.get(timeout=5) for _child in children)
     assert ports == list(range(20000, 20005))
     stored = json.loads(Path(path).read_text(encoding="utf-8"))
     assert sorted(t["port"] for t in stored["tunnels"]) == ports
