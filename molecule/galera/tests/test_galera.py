@@ -195,6 +195,43 @@ def test_full_outage_is_recovered_from_the_most_advanced_node():
         assert acked_late <= stored, f"{name} lost rows only db2 had: {sorted(acked_late - stored)[:10]}"
 
 
+def hostnames_through_the_vip(connections=12):
+    seen = []
+    for _attempt in range(connections):
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@hostname")
+                seen.append(cur.fetchone()[0])
+        finally:
+            conn.close()
+    return seen
+
+
+def reconverge_haproxy(extra):
+    # The pacemaker role refuses half a cluster: the pair goes with its quorum node.
+    run = labtest.playbook(labtest.SCENARIO / "converge.yml", extra, timeout=900,
+                           args=("--limit", "haproxy_nodes:pacemaker_quorum"))
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+def test_multi_writer_spreads_connections_and_one_writer_comes_back():
+    assert set(hostnames_through_the_vip()) == {"db1"}, "one writer: every connection on the first node"
+    reconverge_haproxy({"haproxy_multi_writer": True})
+    try:
+        spread = hostnames_through_the_vip()
+        assert set(spread) == set(DATA), f"multi-writer (leastconn) reached only {sorted(set(spread))}"
+        # One connection per row: rows written on either node are on both.
+        fresh_table("multi_writer")
+        for row in range(1, 21):
+            dbclient.insert_rows(connect, "multi_writer", [row])
+        for name in DATA:
+            assert ids_on(name, "multi_writer") == set(range(1, 21)), name
+    finally:
+        reconverge_haproxy({})
+    assert set(hostnames_through_the_vip()) == {"db1"}
+
+
 def server_started(name):
     """When the node's MariaDB started (systemd's monotonic microseconds)."""
     res = labtest.ssh(name, "systemctl show mariadb -p ExecMainStartTimestampMonotonic --value")
