@@ -113,7 +113,7 @@ def test_a_key_gets_no_shell_no_pty_and_no_forwarding_into_the_dmz():
     assert code != 0 and "uid=" not in out, out
     # -W asks the DMZ host to open a connection onwards (to vm2's sshd): prohibited.
     address = labtest.hostvar("vm2", "lab_addresses")["intranet"]
-    code, out = run("vm1", f"timeout 20 {VM_SSH} -W {address}:22 frt-server </dev/null")
+    code, out = run("vm1", f"timeout 20 {VM_SSH} -o LogLevel=INFO -W {address}:22 frt-server </dev/null")
     assert code != 0 and "SSH-2.0" not in out and "prohibited" in out, out
 
 

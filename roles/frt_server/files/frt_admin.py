@@ -288,6 +288,26 @@ def apply_firewall(config, state):
     subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True)
 
 
+def _signature(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+def apply_firewall_until_stable(config, path=STATE, rounds=10):
+    """Load the firewall of the current tunnels, again while they changed meanwhile: the
+    path unit that starts this misses changes made while it runs (a timer backs it up)."""
+    for _round in range(rounds):
+        before = _signature(path)
+        with locked_state(path, write=False) as state:
+            apply_firewall(config, state)
+        if _signature(path) == before:
+            return
+    raise FrtError(f"the tunnels kept changing while the firewall was loaded ({rounds} rounds)")
+
+
 # ---------------------------------------------------------------- command line
 
 def main(argv=None):
@@ -337,8 +357,7 @@ def main(argv=None):
             print(json.dumps(tunnel or {}, sort_keys=True))
             return 0
         if args.command == "firewall":
-            with locked_state(write=False) as state:
-                apply_firewall(config, state)
+            apply_firewall_until_stable(config)
             return 0
         with locked_state(write=False) as state:
             up = listening_ports()
