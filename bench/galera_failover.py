@@ -115,17 +115,33 @@ def wait_whole(timeout=900):
     raise SystemExit("the cluster did not come back whole")
 
 
-def writer_node():
-    """The data node HAProxy on the VIP holder sends writes to (its first server UP)."""
+def haproxy_states():
+    """The data nodes' states in HAProxy on the VIP holder ({'db1': 'UP', ...}) and its check kind."""
     holder = next(n for n in ("lb1", "lb2") if vip() in in_node(n, "ip -4 -o addr show"))
     stats = in_node(holder, "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); "
                             "s.connect('/run/haproxy/admin.sock'); s.sendall(b'show stat\\n'); "
                             "print(s.makefile().read())\"")
+    states, checks = {}, set()
     for line in stats.splitlines():
         fields = line.split(",")
-        if len(fields) > 17 and fields[0] == "galera" and fields[1] in ("db1", "db2") and fields[17] == "UP":
-            return fields[1]
-    raise SystemExit(f"no data node in service on {holder}:\n{stats}")
+        if len(fields) > 36 and fields[0] == "galera" and fields[1] in ("db1", "db2"):
+            states[fields[1]] = fields[17]
+            checks.add(fields[36].lstrip("* ")[:2])
+    return states, checks
+
+
+def writer_node(timeout=60):
+    """The data node HAProxy sends writes to: the first server, once HAProxy has every
+    data node fully UP again (a node that just rejoined rises over a few checks, and
+    its donor may have been out meanwhile)."""
+    deadline = time.monotonic() + timeout
+    states = {}
+    while time.monotonic() < deadline:
+        states, _checks = haproxy_states()
+        if states and all(state == "UP" for state in states.values()):
+            return sorted(states)[0]
+        time.sleep(0.5)
+    raise SystemExit(f"HAProxy does not have every data node UP: {states}")
 
 
 def partition(node, action):
