@@ -26,6 +26,18 @@ def timed(cmd, **kwargs) -> float:
     return elapsed
 
 
+def lab_command(cmd, check=True, timeout=None, input_text=None):
+    """Run a lab or podman command with the lab's podman settings; fail loudly (its
+    output in the message) unless check is false. Returns the CompletedProcess."""
+    from sclab import paths  # pylint: disable=import-outside-toplevel  (needs sys.path above)
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=paths.podman_env(), timeout=timeout,
+                          input=input_text)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
 def run(cmd) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 

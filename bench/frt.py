@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import LAB, PROJECT, save
+from benchlib import LAB, PROJECT, lab_command, save
 from sclab import paths
 
 NAME = "b-frt"
@@ -60,12 +60,7 @@ print(f"{'timeout' if mode == 'until-up' else worst} {len(ports)}")
 """
 
 
-def sh(cmd, check=True, timeout=None, input_text=None):
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=PODMAN_ENV, timeout=timeout,
-                          input=input_text)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+sh = lab_command
 
 
 def in_node(node, command, check=True, timeout=600):

@@ -31,14 +31,12 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import LAB, PROJECT, save
-from sclab import paths
+from benchlib import LAB, PROJECT, lab_command, save
 
 sys.path.insert(0, str(PROJECT / "molecule" / "shared"))
 NAME = "b-galera"
@@ -52,7 +50,6 @@ SETUPS = {
 }
 FAULTS = ("kill", "partition")
 WINDOW = 30.0
-PODMAN_ENV = paths.podman_env()
 SCENARIO_VARS = {
     "galera_cluster_name": "bench-galera", "garbd_cluster_name": "bench-galera",
     "galera_databases": [{"name": "bench"}],
@@ -63,12 +60,7 @@ SCENARIO_VARS = {
 }
 
 
-def sh(cmd, check=True, timeout=None, input_text=None):
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=PODMAN_ENV, timeout=timeout,
-                          input=input_text)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+sh = lab_command
 
 
 def inventory():
