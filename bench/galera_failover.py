@@ -153,12 +153,21 @@ def sample(kind, password, table_no):
         return pymysql.connect(host=vip(), port=3306, user="bench", password=password, database="bench",
                                connect_timeout=3, read_timeout=10, write_timeout=10)
 
-    conn = connect()
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, at DOUBLE NOT NULL)")
-    conn.commit()
-    conn.close()
     victim = writer_node()
+    # The node that just rejoined may still drop a first connection: the table is made
+    # before the clock starts, retried for a while.
+    for attempt in range(10):
+        try:
+            conn = connect()
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, at DOUBLE NOT NULL)")
+            conn.commit()
+            conn.close()
+            break
+        except pymysql.MySQLError:
+            if attempt == 9:
+                raise
+            time.sleep(2)
     survivor = "db2" if victim == "db1" else "db1"
     writer = Writer(connect, table, errors=(pymysql.MySQLError,))
     writer.start()
