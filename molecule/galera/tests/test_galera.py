@@ -249,8 +249,10 @@ def test_configuration_change_rolls_through_the_members_under_writes():
     labtest.wait_for(lambda: (len(writer.acked) >= 20, len(writer.acked)), 60, "20 acknowledged writes")
     began = time.monotonic()
 
+    # The data nodes only: the arbitrator's node is also the HAProxy pair's quorum node,
+    # and the pacemaker role refuses to run on part of a cluster.
     run = labtest.playbook(labtest.SCENARIO / "converge.yml", {"galera_config": {"max_connections": 321}},
-                           timeout=1800, args=("--limit", "galera_nodes:galera_arbitrator"))
+                           timeout=1800, args=("--limit", "galera_nodes"))
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
 
