@@ -29,7 +29,8 @@ def timed(cmd, **kwargs) -> float:
 def lab_command(cmd, check=True, timeout=None, input_text=None):
     """Run a lab or podman command with the lab's podman settings; fail loudly (its
     output in the message) unless check is false. Returns the CompletedProcess."""
-    from sclab import paths  # pylint: disable=import-outside-toplevel  (needs sys.path above)
+    # sclab is importable once the sys.path entry above is in place.
+    from sclab import paths  # pylint: disable=import-outside-toplevel
 
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=paths.podman_env(), timeout=timeout,
                           input=input_text)
