@@ -108,18 +108,17 @@ def wait_whole(timeout=900):
 
 
 def haproxy_states():
-    """The data nodes' states in HAProxy on the VIP holder ({'db1': 'UP', ...}) and its check kind."""
+    """The data nodes' states in HAProxy on the VIP holder ({'db1': 'UP', ...})."""
     holder = next(n for n in ("lb1", "lb2") if vip() in in_node(n, "ip -4 -o addr show"))
     stats = in_node(holder, "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); "
                             "s.connect('/run/haproxy/admin.sock'); s.sendall(b'show stat\\n'); "
                             "print(s.makefile().read())\"")
-    states, checks = {}, set()
+    states = {}
     for line in stats.splitlines():
         fields = line.split(",")
-        if len(fields) > 36 and fields[0] == "galera" and fields[1] in ("db1", "db2"):
+        if len(fields) > 17 and fields[0] == "galera" and fields[1] in ("db1", "db2"):
             states[fields[1]] = fields[17]
-            checks.add(fields[36].lstrip("* ")[:2])
-    return states, checks
+    return states
 
 
 def writer_node(timeout=60):
@@ -129,7 +128,7 @@ def writer_node(timeout=60):
     deadline = time.monotonic() + timeout
     states = {}
     while time.monotonic() < deadline:
-        states, _checks = haproxy_states()
+        states = haproxy_states()
         if states and all(state == "UP" for state in states.values()):
             return sorted(states)[0]
         time.sleep(0.5)
@@ -145,7 +144,7 @@ def partition(node, action):
 
 def sample(kind, password, table_no):
     import pymysql
-    from dbclient import Writer
+    from dbclient import Writer, fresh_table
 
     table = f"drill_{table_no}"
 
@@ -158,11 +157,7 @@ def sample(kind, password, table_no):
     # before the clock starts, retried for a while.
     for attempt in range(10):
         try:
-            conn = connect()
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, at DOUBLE NOT NULL)")
-            conn.commit()
-            conn.close()
+            fresh_table(connect, table)
             break
         except pymysql.MySQLError:
             if attempt == 9:

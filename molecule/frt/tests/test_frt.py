@@ -81,9 +81,12 @@ def test_a_web_service_published_on_demand_within_the_quota():
         assert code == 0, out
         port = int(re.search(r"port (\d+)", out).group(1))
         assert port == port_of("vm1", "web")
-        labtest.wait_for(lambda: (run("outside1", f"curl -s -m 5 http://{dmz_outside()}:{port}/")[1].strip()
-                                  == "frt-marker-vm1", run("outside1", f"curl -s -m 5 http://{dmz_outside()}:{port}/")),
-                         30, "the web service through the DMZ host")
+
+        def page():
+            out = run("outside1", f"curl -s -m 5 http://{dmz_outside()}:{port}/")[1].strip()
+            return out == "frt-marker-vm1", out
+
+        labtest.wait_for(page, 30, "the web service through the DMZ host")
         # vm1's quota is one on-demand tunnel: the DMZ host refuses a second.
         code, out = run("vm1", "frt-tunnel open web2 8081")
         assert code != 0 and "quota reached" in out, out
@@ -141,7 +144,12 @@ def test_tunnels_come_back_after_the_tunnel_sshd_is_killed():
 
 def test_a_rebooted_vms_tunnels_come_back():
     labtest.kill("vm2")
-    labtest.wait_for(lambda: (not all_up()[0], all_up()[1]), 60, "vm2's tunnels seen down")
+
+    def some_down():
+        up, seen = all_up()
+        return not up, seen
+
+    labtest.wait_for(some_down, 60, "vm2's tunnels seen down")
     labtest.boot_again()
     booted = time.monotonic()
     labtest.wait_for(all_up, 120, "vm2's tunnels up again after its reboot", interval=1)
