@@ -38,6 +38,10 @@ CODE_NOT_FOUND = 5
 CODE_FAILED_PRECONDITION = 9
 CODE_PERMISSION_DENIED = 7
 CODE_UNAUTHENTICATED = 16
+# Answers of a member during a leader election or under load: the request may succeed
+# on another member or a moment later.
+TRANSIENT_ERRORS = ("no leader", "leader changed", "request timed out", "too many requests",
+                    "not capable", "timed out waiting for read index")
 
 
 class EtcdError(Exception):
@@ -204,43 +208,53 @@ class Gateway(object):
         self._tokens[endpoint] = answer["token"]
         return answer["token"]
 
-    def post(self, path, body, auth=True):
-        """POST to the first endpoint that answers; errors from etcd itself are final."""
+    def post(self, path, body, auth=True, rounds=3):
+        """POST to the first endpoint that answers; errors from etcd itself are final,
+        except the passing ones of a leader election, which are tried again (up to
+        rounds times over all endpoints, half a second apart)."""
         failures = []
-        endpoints = self.endpoints
-        if self.last_endpoint in endpoints:
-            # Stay on the member that answered last: its token is valid, its view current.
-            endpoints = [self.last_endpoint] + [e for e in endpoints if e != self.last_endpoint]
-        for endpoint in endpoints:
-            try:
-                token = None
-                if auth and self.user:
-                    token = self._tokens.get(endpoint) or self._authenticate(endpoint)
+        for round_ in range(rounds):
+            if round_:
+                time.sleep(0.5)
+            endpoints = self.endpoints
+            if self.last_endpoint in endpoints:
+                # Stay on the member that answered last: its token is valid, its view current.
+                endpoints = [self.last_endpoint] + [e for e in endpoints if e != self.last_endpoint]
+            for endpoint in endpoints:
                 try:
-                    answer = self._post_once(endpoint, path, body, token)
+                    answer = self._post_authenticated(endpoint, path, body, auth)
+                    self.last_endpoint = endpoint
+                    return answer
                 except EtcdError as exc:
-                    if token and (exc.code == CODE_UNAUTHENTICATED or "invalid auth token" in str(exc)):
-                        answer = self._post_once(endpoint, path, body, self._authenticate(endpoint))
-                    else:
+                    if not any(text in str(exc) for text in TRANSIENT_ERRORS):
                         raise
-                self.last_endpoint = endpoint
-                return answer
-            except EtcdError as exc:
-                # "etcdserver: no leader" and timeouts are the member's trouble, not the request's.
-                if "no leader" in str(exc) or "request timed out" in str(exc) or "too many requests" in str(exc):
                     failures.append(str(exc))
-                    continue
-                raise
-            except ssl.SSLCertVerificationError as exc:
-                raise EtcdError("%s: TLS verification failed: %s" % (endpoint, exc.verify_message), endpoint=endpoint)
-            except (http_client.HTTPException, socket.error, ssl.SSLError) as exc:
-                failures.append("%s: %s" % (endpoint, exc))
-        raise EtcdUnavailable("no registry endpoint answered: " + "; ".join(failures))
+                except ssl.SSLCertVerificationError as exc:
+                    raise EtcdError("%s: TLS verification failed: %s" % (endpoint, exc.verify_message),
+                                    endpoint=endpoint)
+                except (http_client.HTTPException, socket.error, ssl.SSLError) as exc:
+                    failures.append("%s: %s" % (endpoint, exc))
+        raise EtcdUnavailable("no registry endpoint answered: " + "; ".join(failures[-len(self.endpoints):]))
+
+    def _post_authenticated(self, endpoint, path, body, auth):
+        token = None
+        if auth and self.user:
+            token = self._tokens.get(endpoint) or self._authenticate(endpoint)
+        try:
+            return self._post_once(endpoint, path, body, token)
+        except EtcdError as exc:
+            if token and (exc.code == CODE_UNAUTHENTICATED or "invalid auth token" in str(exc)):
+                return self._post_once(endpoint, path, body, self._authenticate(endpoint))
+            raise
 
     # -- key/value and leases --------------------------------------------------------
-    def get(self, key):
-        """The key's {'value', 'lease', 'mod_revision'} or None."""
-        answer = self.post("/v3/kv/range", {"key": b64(key)})
+    def get(self, key, serializable=False):
+        """The key's {'value', 'lease', 'mod_revision'} or None. A serializable read answers
+        from the member's own copy, without asking the leader."""
+        body = {"key": b64(key)}
+        if serializable:
+            body["serializable"] = True
+        answer = self.post("/v3/kv/range", body)
         for kv in answer.get("kvs", []):
             return {"value": unb64(kv.get("value")), "lease": int(kv.get("lease", 0)),
                     "mod_revision": int(kv.get("mod_revision", 0))}
