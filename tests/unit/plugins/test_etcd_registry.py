@@ -281,8 +281,9 @@ def test_federation_site_module_check_mode_idempotence_and_no_secret_in_output(r
     second = run_module("federation_site", args)
     assert second["changed"] is False and second["written"] is False, second
     assert SITES["site-b"] not in json.dumps(first) + json.dumps(second)
-    listed = run_module("federation_members_info", {"registry_urls": [registry["url"]], "ca_cert": registry["ca"],
-                                                     "user": "site-a", "password": SITES["site-a"], "prefix": PREFIX})
+    reader = {"registry_urls": [registry["url"]], "ca_cert": registry["ca"], "user": "site-a",
+              "password": SITES["site-a"], "prefix": PREFIX}
+    listed = run_module("federation_members_info", reader)
     assert listed["site_ids"] == ["site-b"] and listed["members"][0]["capacity"] == {"cores": 4}, listed
     gone = run_module("federation_site", dict(args, state="absent"))
     assert gone["changed"] is True and gone["previous"]["site_id"] == "site-b", gone
@@ -299,6 +300,6 @@ def test_federation_site_module_refuses_bad_input_before_contacting_the_registry
 
 
 def test_an_unreachable_registry_is_named(registry):
-    answer = run_module("federation_members_info", {"registry_urls": ["https://127.0.0.1:1"], "user": "site-a",
-                                                     "password": "x", "timeout": 1})
+    unreachable = {"registry_urls": ["https://127.0.0.1:1"], "user": "site-a", "password": "x", "timeout": 1}
+    answer = run_module("federation_members_info", unreachable)
     assert answer.get("failed") and "no registry endpoint answered" in answer["msg"], answer
