@@ -5,6 +5,7 @@ Imported by molecule/*/tests/*.py (they put molecule/shared on sys.path)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -131,3 +132,15 @@ def playbook(path, extra, timeout=900, args=()):
         ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra), *args],
         capture_output=True, text=True, env=env, check=False, timeout=timeout, cwd=PROJECT,
     )
+
+
+def assert_refused_before_any_change(run, message):
+    """A playbook run (from playbook()) failed, its output names the cause, and no host
+    changed (every play recap line says changed=0)."""
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-3000:]
+    # The YAML callback quotes messages with ': ' in single quotes, doubling apostrophes.
+    assert message in " ".join(output.replace("''", "'").split()), output[-3000:]
+    recaps = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)
+    assert recaps, output[-3000:]
+    assert all(changed == "0" for _host, changed in recaps), f"a host changed: {recaps}"

@@ -125,6 +125,30 @@ def validate_registry_url(url):
     return None
 
 
+def registry_argument_spec():
+    """The options of the doc fragment stormclouds.platform.etcd_registry."""
+    return dict(
+        registry_urls=dict(type="list", elements="str", required=True),
+        ca_cert=dict(type="path"),
+        user=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        timeout=dict(type="float", default=5.0),
+    )
+
+
+def registry_url_errors(urls):
+    errors = ["registry URL %r: %s" % (u, validate_registry_url(u)) for u in urls if validate_registry_url(u)]
+    if not urls:
+        errors.append("registry_urls is empty")
+    return errors
+
+
+def gateway_from_params(params, user=None):
+    """A Gateway from a module's registry options (user overrides params['user'])."""
+    return Gateway(params["registry_urls"], ca_file=params["ca_cert"], user=user or params["user"],
+                   password=params["password"], timeout=params["timeout"])
+
+
 class Gateway(object):
     """etcd's JSON gateway on one or more members, tried in order.
 

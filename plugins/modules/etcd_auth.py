@@ -132,7 +132,8 @@ from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway 
     Gateway,
     b64,
     permission_to_tuple,
-    validate_registry_url,
+    registry_argument_spec,
+    registry_url_errors,
 )
 
 
@@ -187,29 +188,24 @@ class AuthPlan(object):
 def main():
     perm_spec = dict(key=dict(type="str", required=True, no_log=False), prefix=dict(type="bool", default=False),
                      permission=dict(type="str", choices=["read", "write", "readwrite"], default="read"))
-    module = AnsibleModule(
-        argument_spec=dict(
-            registry_urls=dict(type="list", elements="str", required=True),
-            ca_cert=dict(type="path"),
-            user=dict(type="str", default="root", choices=["root"]),
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        user=dict(type="str", default="root", choices=["root"]),
+        password=dict(type="str", required=True, no_log=True),
+        roles=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            permissions=dict(type="list", elements="dict", default=[], options=perm_spec),
+        )),
+        users=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True),
-            timeout=dict(type="float", default=5.0),
-            roles=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                permissions=dict(type="list", elements="dict", default=[], options=perm_spec),
-            )),
-            users=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                password=dict(type="str", required=True, no_log=True),
-                roles=dict(type="list", elements="str", default=[]),
-            )),
-            purge=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
+            roles=dict(type="list", elements="str", default=[]),
+        )),
+        purge=dict(type="bool", default=False),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    errors = ["registry URL %r: %s" % (u, validate_registry_url(u)) for u in p["registry_urls"]
-              if validate_registry_url(u)]
+    errors = registry_url_errors(p["registry_urls"])
     declared_roles = [r["name"] for r in p["roles"]]
     declared_users = [u["name"] for u in p["users"]]
     for kind, names in (("role", declared_roles), ("user", declared_users)):

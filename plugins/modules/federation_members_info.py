@@ -94,35 +94,23 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway import (
     DEFAULT_PREFIX,
     EtcdError,
-    Gateway,
+    gateway_from_params,
     live_members,
-    validate_registry_url,
+    registry_argument_spec,
+    registry_url_errors,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            registry_urls=dict(type="list", elements="str", required=True),
-            ca_cert=dict(type="path"),
-            user=dict(type="str"),
-            password=dict(type="str", no_log=True),
-            timeout=dict(type="float", default=5.0),
-            prefix=dict(type="str", default=DEFAULT_PREFIX),
-            site_id=dict(type="str"),
-        ),
-        required_together=[("user", "password")],
-        supports_check_mode=True,
-    )
+    argument_spec = registry_argument_spec()
+    argument_spec.update(prefix=dict(type="str", default=DEFAULT_PREFIX), site_id=dict(type="str"))
+    module = AnsibleModule(argument_spec=argument_spec, required_together=[("user", "password")],
+                           supports_check_mode=True)
     p = module.params
-    errors = ["registry URL %r: %s" % (u, validate_registry_url(u)) for u in p["registry_urls"]
-              if validate_registry_url(u)]
-    if not p["registry_urls"]:
-        errors.append("registry_urls is empty")
+    errors = registry_url_errors(p["registry_urls"])
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
-    gateway = Gateway(p["registry_urls"], ca_file=p["ca_cert"], user=p["user"], password=p["password"],
-                      timeout=p["timeout"])
+    gateway = gateway_from_params(p)
     try:
         members = live_members(gateway, p["prefix"])
     except EtcdError as exc:

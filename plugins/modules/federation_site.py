@@ -132,46 +132,37 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway import (
     DEFAULT_PREFIX,
     EtcdError,
-    Gateway,
     announce,
+    gateway_from_params,
     make_record,
-    validate_registry_url,
+    registry_argument_spec,
+    registry_url_errors,
     validate_site,
     withdraw,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            registry_urls=dict(type="list", elements="str", required=True),
-            ca_cert=dict(type="path"),
-            user=dict(type="str"),
-            password=dict(type="str", no_log=True),
-            timeout=dict(type="float", default=5.0),
-            site_id=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            endpoints=dict(type="dict", default={}),
-            capacity=dict(type="dict", default={}),
-            version=dict(type="str", default=""),
-            ttl=dict(type="int", default=30),
-            prefix=dict(type="str", default=DEFAULT_PREFIX),
-        ),
-        supports_check_mode=True,
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        site_id=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        endpoints=dict(type="dict", default={}),
+        capacity=dict(type="dict", default={}),
+        version=dict(type="str", default=""),
+        ttl=dict(type="int", default=30),
+        prefix=dict(type="str", default=DEFAULT_PREFIX),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     errors = validate_site(p["site_id"], p["endpoints"], p["ttl"], p["capacity"])
-    errors += ["registry URL %r: %s" % (u, validate_registry_url(u)) for u in p["registry_urls"]
-               if validate_registry_url(u)]
-    if not p["registry_urls"]:
-        errors.append("registry_urls is empty")
+    errors += registry_url_errors(p["registry_urls"])
     if not p["prefix"].startswith("/") or not p["prefix"].endswith("/"):
         errors.append("prefix %r must start and end with '/'" % p["prefix"])
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
 
-    gateway = Gateway(p["registry_urls"], ca_file=p["ca_cert"], user=p["user"] or p["site_id"],
-                      password=p["password"], timeout=p["timeout"])
+    gateway = gateway_from_params(p, user=p["user"] or p["site_id"])
     try:
         if p["state"] == "absent":
             changed, previous = withdraw(gateway, p["prefix"], p["site_id"], check_mode=module.check_mode)
