@@ -450,23 +450,29 @@ def withdraw(gateway, prefix, site_id, check_mode=False):
     return True, previous
 
 
-def live_members(gateway, prefix, now=None):
-    """The records under prefix with a live lease, each with its liveness figures."""
+def live_members(gateway, prefix, now=None, lease_details=True):
+    """The records under prefix, each with its liveness figures.
+
+    etcd deletes a key when its lease expires, so every record present is live: the
+    list is one request. lease_details adds, per member, one request for its lease
+    (seconds left, last renewal)."""
     now = time.time() if now is None else now
     members = []
     for kv in gateway.get_prefix(prefix):
         record = read_record(kv["value"])
         if record is None:
             continue
-        remaining, granted = gateway.lease_ttl(kv["lease"]) if kv["lease"] else (-1, 0)
-        if kv["lease"] and remaining <= 0:
-            continue
         member = dict(record)
         member["key"] = kv["key"]
-        member["lease_ttl"] = granted
-        member["lease_remaining"] = remaining
-        # The last keepalive, as far as the lease tells (a keepalive resets it to granted).
-        member["last_seen"] = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - (granted - remaining)))
-                               if kv["lease"] else None)
+        if lease_details:
+            remaining, granted = gateway.lease_ttl(kv["lease"]) if kv["lease"] else (-1, 0)
+            if kv["lease"] and remaining <= 0:
+                # Expired between the two requests.
+                continue
+            member["lease_ttl"] = granted
+            member["lease_remaining"] = remaining
+            # The last keepalive, as far as the lease tells (a keepalive resets it to granted).
+            member["last_seen"] = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - (granted - remaining)))
+                                   if kv["lease"] else None)
         members.append(member)
     return sorted(members, key=lambda m: m.get("site_id", ""))

@@ -33,6 +33,12 @@ options:
   site_id:
     description: Return only this site's record (an empty list when it is not live).
     type: str
+  lease_details:
+    description:
+      - Add each member's C(lease_ttl), C(lease_remaining) and C(last_seen) (one more request per member).
+        Without them the whole list is one request.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -72,13 +78,13 @@ members:
       description: When its record was last written (UTC, ISO 8601).
       type: str
     last_seen:
-      description: When it last announced itself or renewed its lease (UTC, ISO 8601).
+      description: When it last announced itself or renewed its lease (UTC, ISO 8601; with O(lease_details)).
       type: str
     lease_ttl:
-      description: Seconds a member stays listed without an announcement.
+      description: Seconds a member stays listed without an announcement (with O(lease_details)).
       type: int
     lease_remaining:
-      description: Seconds left before this member drops out unless it announces.
+      description: Seconds left before this member drops out unless it announces (with O(lease_details)).
       type: int
     key:
       description: The record's etcd key.
@@ -103,7 +109,8 @@ from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway 
 
 def main():
     argument_spec = registry_argument_spec()
-    argument_spec.update(prefix=dict(type="str", default=DEFAULT_PREFIX), site_id=dict(type="str"))
+    argument_spec.update(prefix=dict(type="str", default=DEFAULT_PREFIX), site_id=dict(type="str"),
+                         lease_details=dict(type="bool", default=True))
     module = AnsibleModule(argument_spec=argument_spec, required_together=[("user", "password")],
                            supports_check_mode=True)
     p = module.params
@@ -112,7 +119,7 @@ def main():
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
     gateway = gateway_from_params(p)
     try:
-        members = live_members(gateway, p["prefix"])
+        members = live_members(gateway, p["prefix"], lease_details=p["lease_details"])
     except EtcdError as exc:
         module.fail_json(msg="The registry refused or did not answer: %s" % exc)
     finally:

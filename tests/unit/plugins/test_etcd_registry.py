@@ -241,6 +241,8 @@ def test_a_site_that_stops_announcing_expires(registry):
     assert set(members) == {"site-a", "site-b"}
     assert members["site-a"]["endpoints"] == {"api": "https://site-a.example.org:8182"}
     assert 0 < members["site-a"]["lease_remaining"] <= 5 and members["site-a"]["lease_ttl"] == 5
+    brief = eg.live_members(gw_b, PREFIX, lease_details=False)
+    assert [m["site_id"] for m in brief] == ["site-a", "site-b"] and "lease_remaining" not in brief[0]
     deadline = time.time() + 15
     while "site-a" in [m["site_id"] for m in eg.live_members(gw_b, PREFIX)]:
         assert time.time() < deadline, "site-a still listed 15 s after its last announcement (TTL 5)"
