@@ -38,10 +38,15 @@ CODE_NOT_FOUND = 5
 CODE_FAILED_PRECONDITION = 9
 CODE_PERMISSION_DENIED = 7
 CODE_UNAUTHENTICATED = 16
+CODE_DEADLINE_EXCEEDED = 4
+CODE_UNAVAILABLE = 14
 # Answers of a member during a leader election or under load: the request may succeed
 # on another member or a moment later.
 TRANSIENT_ERRORS = ("no leader", "leader changed", "request timed out", "too many requests",
-                    "not capable", "timed out waiting for read index")
+                    "not capable", "timed out waiting for read index", "transport is closing", "server stopped")
+TRANSIENT_CODES = (CODE_DEADLINE_EXCEEDED, CODE_UNAVAILABLE)
+# A token etcd no longer takes: authenticate again and repeat the request once.
+STALE_TOKEN_ERRORS = ("invalid auth token", "revision of auth store is old")
 
 
 class EtcdError(Exception):
@@ -57,23 +62,25 @@ class EtcdUnavailable(EtcdError):
     """No endpoint answered."""
 
 
+# Keys are bytes to etcd; as text they round-trip byte for byte (surrogateescape), so a
+# range end computed on the bytes survives the trip to the wire and back.
 def b64(text):
     if not isinstance(text, bytes):
-        text = text.encode("utf-8")
+        text = text.encode("utf-8", "surrogateescape")
     return base64.b64encode(text).decode("ascii")
 
 
 def unb64(text):
-    return base64.b64decode(text or "").decode("utf-8")
+    return base64.b64decode(text or "").decode("utf-8", "surrogateescape")
 
 
 def prefix_end(prefix):
     """The range_end that makes a range cover every key starting with prefix."""
-    raw = bytearray(prefix.encode("utf-8"))
+    raw = bytearray(prefix.encode("utf-8", "surrogateescape"))
     for i in range(len(raw) - 1, -1, -1):
         if raw[i] < 0xFF:
             raw[i] += 1
-            return bytes(raw[:i + 1]).decode("latin-1")
+            return bytes(raw[:i + 1]).decode("utf-8", "surrogateescape")
     return "\0"
 
 
@@ -163,7 +170,10 @@ class Gateway(object):
         self.user = user
         self.password = password
         self.timeout = timeout
-        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+        try:
+            self.context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+        except (OSError, ssl.SSLError) as exc:
+            raise EtcdError("cannot use the CA certificate %s: %s" % (ca_file, exc))
         self._tokens = {}
         self._connections = {}
         self.last_endpoint = None
@@ -250,7 +260,7 @@ class Gateway(object):
                     self.last_endpoint = endpoint
                     return answer
                 except EtcdError as exc:
-                    if not any(text in str(exc) for text in TRANSIENT_ERRORS):
+                    if exc.code not in TRANSIENT_CODES and not any(text in str(exc) for text in TRANSIENT_ERRORS):
                         raise
                     failures.append(str(exc))
                 except ssl.SSLCertVerificationError as exc:
@@ -267,7 +277,7 @@ class Gateway(object):
         try:
             return self._post_once(endpoint, path, body, token)
         except EtcdError as exc:
-            if token and (exc.code == CODE_UNAUTHENTICATED or "invalid auth token" in str(exc)):
+            if token and (exc.code == CODE_UNAUTHENTICATED or any(text in str(exc) for text in STALE_TOKEN_ERRORS)):
                 return self._post_once(endpoint, path, body, self._authenticate(endpoint))
             raise
 
@@ -387,12 +397,12 @@ def record_key(prefix, site_id):
 
 def make_record(site_id, endpoints, capacity, version):
     return {"site_id": site_id, "endpoints": dict(endpoints or {}), "capacity": dict(capacity or {}),
-            "version": version or ""}
+            "version": "" if version is None else str(version)}
 
 
 def same_record(current, wanted):
     """Whether two records announce the same thing (the announcement time aside)."""
-    return all(current.get(f) == wanted.get(f) for f in RECORD_FIELDS)
+    return all(current.get(f) == wanted.get(f) for f in RECORD_FIELDS + ("ttl",))
 
 
 def read_record(value):
@@ -407,31 +417,35 @@ def announce(gateway, prefix, record, ttl, check_mode=False, now=None):
     """Make the site's record current under a lease of ttl seconds.
 
     An unchanged record keeps its lease alive and is not rewritten (no new revision,
-    no watcher woken). Returns a dict: changed, written (the record was put), lease,
+    no watcher woken). The record carries the TTL asked for: etcd raises a TTL below
+    its minimum (1.5 election timeouts) silently, so the lease's granted TTL is not
+    what to compare. Returns a dict: changed, written (the record was put), lease,
     previous (the record before, or None), record (as stored).
     """
     key = record_key(prefix, record["site_id"])
+    wanted = dict(record, ttl=ttl)
     current = gateway.get(key)
     previous = read_record(current["value"]) if current else None
-    remaining, granted = (-1, 0)
-    if current and current["lease"]:
-        remaining, granted = gateway.lease_ttl(current["lease"])
-    alive = remaining > 0
-    if current and previous is not None and same_record(previous, record) and alive and granted == ttl:
-        if not check_mode and gateway.lease_keepalive(current["lease"]) <= 0:
-            # Expired between the two calls: announce again below.
-            alive = False
-        else:
+    alive = bool(current and current["lease"] and gateway.lease_ttl(current["lease"])[0] > 0)
+    same_ttl = previous is not None and previous.get("ttl") == ttl
+    if previous is not None and same_record(previous, wanted) and alive:
+        if check_mode or gateway.lease_keepalive(current["lease"]) > 0:
             return {"changed": False, "written": False, "lease": current["lease"], "previous": previous,
                     "record": previous}
-    stored = dict(record)
+        # Expired between the two requests: announce again below.
+        alive = False
+    stored = dict(wanted)
     stored["announced_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if check_mode:
         return {"changed": True, "written": False, "lease": current["lease"] if current else 0,
                 "previous": previous, "record": stored}
-    lease = current["lease"] if current and alive and granted == ttl else gateway.lease_grant(ttl)
+    reuse = alive and same_ttl
+    lease = current["lease"] if reuse else gateway.lease_grant(ttl)
     gateway.put(key, json.dumps(stored, sort_keys=True), lease)
-    if current and current["lease"] and current["lease"] != lease and alive:
+    if reuse:
+        # A new record lives a whole TTL from now, not what was left of the old one's.
+        gateway.lease_keepalive(lease)
+    elif alive:
         gateway.lease_revoke(current["lease"])
     return {"changed": True, "written": True, "lease": lease, "previous": previous, "record": stored}
 
@@ -453,17 +467,19 @@ def withdraw(gateway, prefix, site_id, check_mode=False):
 def live_members(gateway, prefix, now=None, lease_details=True):
     """The records under prefix, each with its liveness figures.
 
-    etcd deletes a key when its lease expires, so every record present is live: the
-    list is one request. lease_details adds, per member, one request for its lease
-    (seconds left, last renewal)."""
+    A member's id is its key's (the one thing etcd's permissions vouch for): a record
+    claiming another id, or that is not a JSON object, is left out. etcd deletes a key
+    when its lease expires, so every record present is live: the list is one request.
+    lease_details adds, per member, one request for its lease (seconds left, last
+    renewal)."""
     now = time.time() if now is None else now
     members = []
     for kv in gateway.get_prefix(prefix):
+        site_id = kv["key"][len(prefix):]
         record = read_record(kv["value"])
-        if record is None:
+        if record is None or record.get("site_id") != site_id:
             continue
-        member = dict(record)
-        member["key"] = kv["key"]
+        member = dict(record, site_id=site_id, key=kv["key"])
         if lease_details:
             remaining, granted = gateway.lease_ttl(kv["lease"]) if kv["lease"] else (-1, 0)
             if kv["lease"] and remaining <= 0:
@@ -475,4 +491,4 @@ def live_members(gateway, prefix, now=None, lease_details=True):
             member["last_seen"] = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - (granted - remaining)))
                                    if kv["lease"] else None)
         members.append(member)
-    return sorted(members, key=lambda m: m.get("site_id", ""))
+    return sorted(members, key=lambda m: m["site_id"])

@@ -131,6 +131,7 @@ from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway 
     EtcdError,
     Gateway,
     b64,
+    gateway_from_params,
     permission_to_tuple,
     registry_argument_spec,
     registry_url_errors,
@@ -153,7 +154,12 @@ class AuthPlan(object):
     def do(self, text, path, body):
         self.actions.append(text)
         if not self.check_mode:
-            self.gw.post(path, body)
+            try:
+                self.gw.post(path, body)
+            except EtcdError as exc:
+                # A request repeated on a dropped connection may have been applied already.
+                if not (path.endswith("/add") and "already exists" in str(exc)):
+                    raise
 
     def role(self, name, wanted):
         current = set(self.gw.role_permissions(name)) if name in self.existing_roles else set()
@@ -213,6 +219,11 @@ def main():
             errors.append("the %s root is managed by the module itself; do not declare it" % kind)
         if len(set(names)) != len(names):
             errors.append("a %s is declared twice: %s" % (kind, sorted(n for n in set(names) if names.count(n) > 1)))
+    for role in p["roles"]:
+        ranges = [permission_to_tuple(perm)[1:] for perm in role["permissions"]]
+        if len(set(ranges)) != len(ranges):
+            errors.append("role %s gives the same key or prefix twice (one permission per key or prefix, "
+                          "readwrite for both)" % role["name"])
     for u in p["users"]:
         unknown = set(u["roles"]) - set(declared_roles) - {"root"}
         if unknown:
@@ -224,8 +235,10 @@ def main():
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
 
-    root = Gateway(p["registry_urls"], ca_file=p["ca_cert"], user="root", password=p["password"],
-                   timeout=p["timeout"])
+    try:
+        root = gateway_from_params(p, user="root")
+    except EtcdError as exc:
+        module.fail_json(msg="etcd cannot be reached: %s" % exc)
     try:
         auth_on = root.auth_enabled()
         if auth_on and not root.can_authenticate("root", p["password"]):

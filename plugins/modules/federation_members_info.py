@@ -117,7 +117,10 @@ def main():
     errors = registry_url_errors(p["registry_urls"])
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
-    gateway = gateway_from_params(p)
+    try:
+        gateway = gateway_from_params(p)
+    except EtcdError as exc:
+        module.fail_json(msg="The registry cannot be reached: %s" % exc)
     try:
         members = live_members(gateway, p["prefix"], lease_details=p["lease_details"])
     except EtcdError as exc:

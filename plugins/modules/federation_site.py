@@ -162,7 +162,10 @@ def main():
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
 
-    gateway = gateway_from_params(p, user=p["user"] or p["site_id"])
+    try:
+        gateway = gateway_from_params(p, user=p["user"] or p["site_id"])
+    except EtcdError as exc:
+        module.fail_json(msg="The registry cannot be reached: %s" % exc)
     try:
         if p["state"] == "absent":
             changed, previous = withdraw(gateway, p["prefix"], p["site_id"], check_mode=module.check_mode)

@@ -20,12 +20,16 @@ import etcd_gateway as eg  # noqa: E402  (beside this file)
 LOG = logging.getLogger("federation-announce")
 
 
+def read_password(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with open(argv[1], encoding="utf-8") as handle:
         config = json.load(handle)
-    with open(config["password_file"], encoding="utf-8") as handle:
-        password = handle.read().strip()
+    password = read_password(config["password_file"])
     ttl = int(config["ttl"])
     interval = float(config["interval"])
     record = eg.make_record(config["site_id"], config["endpoints"], config["capacity"], config["version"])
@@ -54,6 +58,9 @@ def main(argv):
             # Keep trying: the record expires only after the TTL, and the next success announces it again.
             LOG.warning("announcement failed: %s", exc)
             failing = True
+            if "authentication failed" in str(exc):
+                # The password may have been changed since the start: take the file's again.
+                gateway.password = read_password(config["password_file"])
         stop.wait(interval)
     if config.get("withdraw_on_stop"):
         try:

@@ -62,6 +62,9 @@ def test_registry_urls_must_be_https():
 def test_prefix_end_covers_exactly_the_prefix():
     assert eg.prefix_end("/a/") == "/a0"
     assert eg.prefix_end("/members/site") == "/members/sitf"
+    # On the bytes: a non-ASCII prefix's end survives the trip to the wire and back.
+    end = eg.prefix_end("/sites/é")
+    assert eg.unb64(eg.b64(end)) == end and end.encode("utf-8", "surrogateescape") == b"/sites/\xc3\xaa"
 
 
 # -- a real etcd -------------------------------------------------------------------------------
@@ -222,8 +225,10 @@ def test_a_record_lives_renews_without_rewrite_changes_and_is_withdrawn(registry
     assert not again["changed"] and again["lease"] == first["lease"]
     assert gw.get(PREFIX + "site-a")["mod_revision"] == revision, "an unchanged record was rewritten"
     assert gw.lease_ttl(first["lease"])[0] >= 9, "the lease was not renewed"
+    time.sleep(2)
     bigger = eg.announce(gw, PREFIX, record("site-a", cores=16), 10)
     assert bigger["written"] and bigger["lease"] == first["lease"] and bigger["previous"]["capacity"] == {"cores": 8}
+    assert gw.lease_ttl(first["lease"])[0] >= 9, "a rewritten record must live a whole TTL"
     longer = eg.announce(gw, PREFIX, record("site-a", cores=16), 20)
     assert longer["written"] and longer["lease"] != first["lease"]
     assert gw.lease_ttl(first["lease"])[0] == -1, "the old lease was left behind"
@@ -269,6 +274,35 @@ def test_a_site_cannot_touch_another_sites_record(registry):
         gw_a.put(PREFIX + "site-a/extra", "{}")
     assert json.loads(gw_b.get(PREFIX + "site-b")["value"])["capacity"] == {"cores": 8}
     eg.withdraw(gw_b, PREFIX, "site-b")
+
+
+def test_a_record_claiming_another_sites_id_is_not_listed(registry):
+    gw_a, gw_b = gateway(registry, "site-a"), gateway(registry, "site-b")
+    eg.announce(gw_b, PREFIX, record("site-b"), 30)
+    # site-a may write its own key only, but could put any content there.
+    lease = gw_a.lease_grant(30)
+    gw_a.put(PREFIX + "site-a", json.dumps(dict(record("site-b"), endpoints={"api": "https://attacker.example.org"})),
+             lease)
+    members = eg.live_members(gw_b, PREFIX)
+    assert [(m["site_id"], m["endpoints"]["api"]) for m in members] == [("site-b", "https://site-b.example.org:8182")]
+    gw_a.put(PREFIX + "site-a", "[1, 2]", lease)
+    assert [m["site_id"] for m in eg.live_members(gw_b, PREFIX, lease_details=False)] == ["site-b"]
+    eg.withdraw(gw_a, PREFIX, "site-a")
+    eg.withdraw(gw_b, PREFIX, "site-b")
+
+
+def test_etcd_auth_refuses_two_permissions_on_one_key(registry):
+    role = {"name": "site-x", "permissions": [{"key": PREFIX, "prefix": True, "permission": "read"},
+                                              {"key": PREFIX, "prefix": True, "permission": "readwrite"}]}
+    answer = run_module("etcd_auth", dict(registry["auth_args"], roles=registry["auth_args"]["roles"] + [role]))
+    assert answer.get("failed") and "gives the same key or prefix twice" in answer["msg"], answer
+
+
+def test_a_missing_ca_file_is_named_not_a_traceback(registry):
+    args = {"registry_urls": [registry["url"]], "ca_cert": "/nonexistent/ca.crt", "user": "site-a",
+            "password": SITES["site-a"]}
+    answer = run_module("federation_members_info", args)
+    assert answer.get("failed") and "cannot use the CA certificate /nonexistent/ca.crt" in answer["msg"], answer
 
 
 def test_federation_site_module_check_mode_idempotence_and_no_secret_in_output(registry):
