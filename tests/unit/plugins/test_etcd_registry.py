@@ -339,3 +339,70 @@ def test_an_unreachable_registry_is_named(registry):
     unreachable = {"registry_urls": ["https://127.0.0.1:1"], "user": "site-a", "password": "x", "timeout": 1}
     answer = run_module("federation_members_info", unreachable)
     assert answer.get("failed") and "no registry endpoint answered" in answer["msg"], answer
+
+
+ANNOUNCER = Path(__file__).resolve().parents[3] / "roles" / "federation_member" / "files" / "federation_announce.py"
+
+
+def start_announcer(registry, tmp_path, site, withdraw_on_stop=False, capacity=None):
+    """The federation_member role's announcer, as its unit runs it (beside the client module)."""
+    lib = tmp_path / "lib"
+    lib.mkdir(exist_ok=True)
+    shutil.copy(ANNOUNCER, lib / "federation_announce.py")
+    shutil.copy(Path(eg.__file__), lib / "etcd_gateway.py")
+    (tmp_path / "password").write_text(SITES[site] + "\n", encoding="utf-8")
+    config = {"site_id": site, "user": site, "registry_urls": [registry["url"]], "ca_cert": registry["ca"],
+              "password_file": str(tmp_path / "password"), "prefix": PREFIX,
+              "endpoints": {"api": f"https://{site}.example.org"}, "capacity": capacity or {"cores": 1},
+              "version": "0.1.0", "ttl": 5, "interval": 1.0, "withdraw_on_stop": withdraw_on_stop}
+    (tmp_path / "announce.json").write_text(json.dumps(config), encoding="utf-8")
+    return subprocess.Popen([sys.executable, "-I", str(lib / "federation_announce.py"), str(tmp_path / "announce.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_listed(gw, site, present, timeout):
+    deadline = time.time() + timeout
+    while (site in [m["site_id"] for m in eg.live_members(gw, PREFIX, lease_details=False)]) != present:
+        assert time.time() < deadline, f"{site} {'not ' if present else ''}listed after {timeout} s"
+        time.sleep(0.2)
+    return time.time()
+
+
+def test_the_announcer_keeps_a_record_alive_survives_a_password_change_and_lets_it_expire(registry, tmp_path):
+    reader = gateway(registry, "site-b")
+    proc = start_announcer(registry, tmp_path, "site-a")
+    try:
+        wait_listed(reader, "site-a", True, 10)
+        revision = reader.get(PREFIX + "site-a")["mod_revision"]
+        time.sleep(7)  # longer than the TTL: only renewals keep it
+        assert reader.get(PREFIX + "site-a")["mod_revision"] == revision, "an unchanged record was rewritten"
+        # The registry changes the password (etcd drops the site's tokens), the file follows.
+        root = gateway(registry, "root", ROOT_PASSWORD)
+        root.post("/v3/auth/user/changepw", {"name": "site-a", "password": "a-rotated-password"})
+        (tmp_path / "password").write_text("a-rotated-password\n", encoding="utf-8")
+        time.sleep(7)
+        # Still the same record under the same lease: the announcer took the new password
+        # before the lease ran out.
+        assert reader.get(PREFIX + "site-a")["mod_revision"] == revision
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+        root = gateway(registry, "root", ROOT_PASSWORD)
+        root.post("/v3/auth/user/changepw", {"name": "site-a", "password": SITES["site-a"]})
+    stopped = time.time()
+    gone = wait_listed(reader, "site-a", False, 10)
+    assert gone - stopped > 1, "stopping the announcer withdrew the record (it should expire)"
+    assert "announced site-a" in output and proc.returncode == 0, output
+    assert "authentication failed" in output and "registry reachable again" in output, output
+
+
+def test_the_announcer_withdraws_on_stop_when_asked(registry, tmp_path):
+    reader = gateway(registry, "site-b")
+    proc = start_announcer(registry, tmp_path, "site-a", withdraw_on_stop=True)
+    try:
+        wait_listed(reader, "site-a", True, 10)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+    assert "withdrew site-a" in output, output
+    assert "site-a" not in [m["site_id"] for m in eg.live_members(reader, PREFIX, lease_details=False)]
