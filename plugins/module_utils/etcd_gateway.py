@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import json
 import re
 import socket
@@ -34,8 +35,6 @@ RECORD_FIELDS = ("site_id", "endpoints", "capacity", "version")
 
 # etcd's gRPC status codes as the gateway returns them.
 CODE_INVALID_ARGUMENT = 3
-CODE_NOT_FOUND = 5
-CODE_FAILED_PRECONDITION = 9
 CODE_PERMISSION_DENIED = 7
 CODE_UNAUTHENTICATED = 16
 CODE_DEADLINE_EXCEEDED = 4
@@ -144,7 +143,11 @@ def registry_argument_spec():
 
 
 def registry_url_errors(urls):
-    errors = ["registry URL %r: %s" % (u, validate_registry_url(u)) for u in urls if validate_registry_url(u)]
+    errors = []
+    for url in urls:
+        reason = validate_registry_url(url)
+        if reason:
+            errors.append("registry URL %r: %s" % (url, reason))
     if not urls:
         errors.append("registry_urls is empty")
     return errors
@@ -156,6 +159,27 @@ def gateway_from_params(params, user=None):
                    password=params["password"], timeout=params["timeout"])
 
 
+@contextlib.contextmanager
+def module_gateway(module, user=None):
+    """For the modules: a Gateway from module.params, closed at the end; an error of the
+    registry (or of its CA file) fails the module with its cause."""
+    try:
+        gateway = gateway_from_params(module.params, user=user)
+    except EtcdError as exc:
+        module.fail_json(msg="The registry cannot be reached: %s" % exc)
+    try:
+        yield gateway
+    except EtcdError as exc:
+        module.fail_json(msg="The registry refused or did not answer: %s" % exc)
+    finally:
+        gateway.close()
+
+
+def utc_iso(seconds=None):
+    """A time (now when None) as the records write it: UTC, ISO 8601, whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 class Gateway(object):
     """etcd's JSON gateway on one or more members, tried in order.
 
@@ -163,17 +187,19 @@ class Gateway(object):
     issued them, so one is kept per endpoint; an expired or foreign token is renewed once.
     """
 
-    def __init__(self, endpoints, ca_file=None, user=None, password=None, timeout=5.0):
+    def __init__(self, endpoints, ca_file=None, user=None, password=None, timeout=5.0, context=None):
         if not endpoints:
             raise ValueError("no registry endpoint given")
         self.endpoints = list(endpoints)
         self.user = user
         self.password = password
         self.timeout = timeout
-        try:
-            self.context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
-        except (OSError, ssl.SSLError) as exc:
-            raise EtcdError("cannot use the CA certificate %s: %s" % (ca_file, exc))
+        self.context = context
+        if context is None:
+            try:
+                self.context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+            except (OSError, ssl.SSLError) as exc:
+                raise EtcdError("cannot use the CA certificate %s: %s" % (ca_file, exc))
         self._tokens = {}
         self._connections = {}
         self.last_endpoint = None
@@ -200,6 +226,10 @@ class Gateway(object):
         for endpoint in list(self._connections):
             self._drop(endpoint)
 
+    def sibling(self, user=None, password=None):
+        """The same members and trust as another (or no) user; close it after use."""
+        return Gateway(self.endpoints, user=user, password=password, timeout=self.timeout, context=self.context)
+
     def _post_once(self, endpoint, path, body, token):
         headers = {"Content-Type": "application/json"}
         if token:
@@ -218,11 +248,12 @@ class Gateway(object):
                 if attempt == 2 or isinstance(exc, (ssl.SSLCertVerificationError, socket.timeout)):
                     raise
         text = raw.decode("utf-8", "replace")
+        unexpected = EtcdError("%s%s answered HTTP %s with %r" % (endpoint, path, resp.status, text[:200]),
+                               endpoint=endpoint)
         try:
             answer = json.loads(text) if text.strip() else {}
         except ValueError:
-            raise EtcdError("%s%s answered HTTP %s with %r" % (endpoint, path, resp.status, text[:200]),
-                            endpoint=endpoint)
+            raise unexpected
         # The keepalive stream answers {"result": {...}} or {"error": {...}}.
         if isinstance(answer.get("error"), dict):
             answer = answer["error"]
@@ -232,8 +263,7 @@ class Gateway(object):
             message = answer.get("message") or answer.get("error")
             raise EtcdError("%s: %s" % (endpoint, message), code=answer.get("code"), endpoint=endpoint)
         if resp.status >= 400:
-            raise EtcdError("%s%s answered HTTP %s with %r" % (endpoint, path, resp.status, text[:200]),
-                            endpoint=endpoint)
+            raise unexpected
         return answer
 
     def _authenticate(self, endpoint):
@@ -288,16 +318,13 @@ class Gateway(object):
         body = {"key": b64(key)}
         if serializable:
             body["serializable"] = True
-        answer = self.post("/v3/kv/range", body)
-        for kv in answer.get("kvs", []):
-            return {"value": unb64(kv.get("value")), "lease": int(kv.get("lease", 0)),
-                    "mod_revision": int(kv.get("mod_revision", 0))}
-        return None
+        kvs = self.post("/v3/kv/range", body).get("kvs", [])
+        return _kv(kvs[0]) if kvs else None
 
     def get_prefix(self, prefix):
+        """Every key under prefix as {'key', 'value', 'lease', 'mod_revision'}."""
         answer = self.post("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
-        return [{"key": unb64(kv["key"]), "value": unb64(kv.get("value")), "lease": int(kv.get("lease", 0)),
-                 "mod_revision": int(kv.get("mod_revision", 0))} for kv in answer.get("kvs", [])]
+        return [_kv(kv) for kv in answer.get("kvs", [])]
 
     def put(self, key, value, lease=0):
         body = {"key": b64(key), "value": b64(value)}
@@ -329,14 +356,10 @@ class Gateway(object):
             if "requested lease not found" not in str(exc):
                 raise
 
-    # -- cluster and authentication administration -------------------------------------
-    def members(self):
-        return self.post("/v3/cluster/member/list", {}).get("members", [])
-
+    # -- authentication administration ------------------------------------------------
     def auth_enabled(self):
         """Whether authentication is on, asked without credentials (anonymous reads fail then)."""
-        anonymous = Gateway(self.endpoints, timeout=self.timeout)
-        anonymous.context = self.context
+        anonymous = self.sibling()
         try:
             anonymous.post("/v3/kv/range", {"key": b64("/"), "limit": "1"}, auth=False)
             return False
@@ -348,8 +371,7 @@ class Gateway(object):
             anonymous.close()
 
     def can_authenticate(self, user, password):
-        probe = Gateway(self.endpoints, user=user, password=password, timeout=self.timeout)
-        probe.context = self.context
+        probe = self.sibling(user, password)
         try:
             probe.post("/v3/auth/authenticate", {"name": user, "password": password}, auth=False)
             return True
@@ -372,6 +394,12 @@ class Gateway(object):
     def role_permissions(self, name):
         perms = self.post("/v3/auth/role/get", {"role": name}).get("perm", [])
         return sorted(permission_from_wire(p) for p in perms)
+
+
+def _kv(kv):
+    """A key-value of the gateway's answer, decoded."""
+    return {"key": unb64(kv.get("key")), "value": unb64(kv.get("value")), "lease": int(kv.get("lease", 0)),
+            "mod_revision": int(kv.get("mod_revision", 0))}
 
 
 PERM_TYPES = {"read": "READ", "write": "WRITE", "readwrite": "READWRITE"}
@@ -435,7 +463,7 @@ def announce(gateway, prefix, record, ttl, check_mode=False, now=None):
         # Expired between the two requests: announce again below.
         alive = False
     stored = dict(wanted)
-    stored["announced_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    stored["announced_at"] = utc_iso(now)
     if check_mode:
         return {"changed": True, "written": False, "lease": current["lease"] if current else 0,
                 "previous": previous, "record": stored}
@@ -488,7 +516,6 @@ def live_members(gateway, prefix, now=None, lease_details=True):
             member["lease_ttl"] = granted
             member["lease_remaining"] = remaining
             # The last keepalive, as far as the lease tells (a keepalive resets it to granted).
-            member["last_seen"] = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - (granted - remaining)))
-                                   if kv["lease"] else None)
+            member["last_seen"] = utc_iso(now - (granted - remaining)) if kv["lease"] else None
         members.append(member)
     return sorted(members, key=lambda m: m["site_id"])

@@ -129,9 +129,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway import (
     PERM_TYPES,
     EtcdError,
-    Gateway,
     b64,
-    gateway_from_params,
+    module_gateway,
     permission_to_tuple,
     registry_argument_spec,
     registry_url_errors,
@@ -235,17 +234,14 @@ def main():
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
 
-    try:
-        root = gateway_from_params(p, user="root")
-    except EtcdError as exc:
-        module.fail_json(msg="etcd cannot be reached: %s" % exc)
-    try:
-        auth_on = root.auth_enabled()
-        if auth_on and not root.can_authenticate("root", p["password"]):
+    with module_gateway(module, user="root") as gateway:
+        auth_on = gateway.auth_enabled()
+        if auth_on and not gateway.can_authenticate("root", p["password"]):
             module.fail_json(msg="Authentication is on and the root password given is not the registry's "
                                  "(authentication as root failed): give the current one.")
-        # While authentication is off every request is allowed; a token would be refused.
-        gateway = root if auth_on else Gateway(p["registry_urls"], ca_file=p["ca_cert"], timeout=p["timeout"])
+        if not auth_on:
+            # While authentication is off every request is allowed and a token is refused.
+            gateway.user = None
         plan = AuthPlan(gateway, module.check_mode)
         plan.existing_users = set(gateway.users())
         plan.existing_roles = set(gateway.roles())
@@ -264,13 +260,9 @@ def main():
                 plan.do("delete role %s" % name, "/v3/auth/role/delete", {"role": name})
         if not auth_on:
             plan.do("enable authentication", "/v3/auth/enable", {})
-        result = dict(changed=bool(plan.actions), actions=plan.actions)
-        if module._diff and plan.actions:
-            result["diff"] = dict(prepared="\n".join("+ " + action for action in plan.actions) + "\n")
-    except EtcdError as exc:
-        module.fail_json(msg="etcd refused or did not answer: %s" % exc)
-    finally:
-        root.close()
+    result = dict(changed=bool(plan.actions), actions=plan.actions)
+    if module._diff and plan.actions:
+        result["diff"] = dict(prepared="\n".join("+ " + action for action in plan.actions) + "\n")
     module.exit_json(**result)
 
 

@@ -99,9 +99,8 @@ site_ids:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway import (
     DEFAULT_PREFIX,
-    EtcdError,
-    gateway_from_params,
     live_members,
+    module_gateway,
     registry_argument_spec,
     registry_url_errors,
 )
@@ -117,16 +116,8 @@ def main():
     errors = registry_url_errors(p["registry_urls"])
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
-    try:
-        gateway = gateway_from_params(p)
-    except EtcdError as exc:
-        module.fail_json(msg="The registry cannot be reached: %s" % exc)
-    try:
+    with module_gateway(module) as gateway:
         members = live_members(gateway, p["prefix"], lease_details=p["lease_details"])
-    except EtcdError as exc:
-        module.fail_json(msg="The registry refused or did not answer: %s" % exc)
-    finally:
-        gateway.close()
     if p["site_id"]:
         members = [m for m in members if m.get("site_id") == p["site_id"]]
     module.exit_json(changed=False, members=members, site_ids=[m.get("site_id") for m in members])

@@ -131,10 +131,9 @@ written:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.etcd_gateway import (
     DEFAULT_PREFIX,
-    EtcdError,
     announce,
-    gateway_from_params,
     make_record,
+    module_gateway,
     registry_argument_spec,
     registry_url_errors,
     validate_site,
@@ -162,11 +161,7 @@ def main():
     if errors:
         module.fail_json(msg="Refusing the input: " + "; ".join(errors), errors=errors)
 
-    try:
-        gateway = gateway_from_params(p, user=p["user"] or p["site_id"])
-    except EtcdError as exc:
-        module.fail_json(msg="The registry cannot be reached: %s" % exc)
-    try:
+    with module_gateway(module, user=p["user"] or p["site_id"]) as gateway:
         if p["state"] == "absent":
             changed, previous = withdraw(gateway, p["prefix"], p["site_id"], check_mode=module.check_mode)
             result = dict(changed=changed, record=None, previous=previous, lease=0, written=False)
@@ -175,10 +170,6 @@ def main():
             outcome = announce(gateway, p["prefix"], record, p["ttl"], check_mode=module.check_mode)
             result = dict(changed=outcome["changed"], record=outcome["record"], previous=outcome["previous"],
                           lease=outcome["lease"], written=outcome["written"])
-    except EtcdError as exc:
-        module.fail_json(msg="The registry refused or did not answer: %s" % exc)
-    finally:
-        gateway.close()
     if module._diff:
         result["diff"] = dict(before=result["previous"] or {}, after=result["record"] or {})
     module.exit_json(**result)
