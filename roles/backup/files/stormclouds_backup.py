@@ -1,0 +1,511 @@
+#!/usr/bin/python3
+"""stormclouds-backup: one backup job of this host, end to end.
+
+    stormclouds-backup run JOB [--full]     database dumps, then duplicity (full or
+                                            incremental), retention, verification when due
+    stormclouds-backup verify JOB           verify the job's backups now
+    stormclouds-backup status [JOB]         the recorded state (JSON)
+    stormclouds-backup restore JOB TARGET [--time T] [--force]
+                                            restore into TARGET, then compare TARGET with
+                                            the backup (needs a decryption key: GNUPGHOME)
+    stormclouds-backup load-dumps JOB ROOT  load the database dumps restored under ROOT
+    stormclouds-backup duplicity JOB ARG... duplicity with the job's URL, keys and
+                                            credentials (for example collection-status)
+
+The job's settings are in /etc/stormclouds/backup/jobs/JOB.json, the Swift credentials
+(and the signing passphrase) in /etc/stormclouds/backup/credentials.env, both written by
+the stormclouds.platform.backup role and readable by root only. They reach duplicity
+through its environment, never its command line.
+
+Every run records its outcome in /var/lib/stormclouds-backup/status/JOB.json (and the
+time of the last good run alone in JOB.last_success, for the monitoring agent): a failed
+run records the failure and leaves the last good run as it was.
+"""
+
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIG_DIR = Path("/etc/stormclouds/backup")
+STATE_DIR = Path("/var/lib/stormclouds-backup")
+STATUS_DIR = STATE_DIR / "status"
+LOCK_DIR = Path("/run/lock")
+DUPLICITY = "/usr/bin/duplicity"
+SYSTEM_DATABASES = {"information_schema", "performance_schema", "sys"}
+
+
+class JobError(Exception):
+    """A failure with its cause, reported as the job's error."""
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def load_job(name):
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise JobError(f"invalid job name {name!r}")
+    path = CONFIG_DIR / "jobs" / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        known = sorted(p.stem for p in (CONFIG_DIR / "jobs").glob("*.json"))
+        raise JobError(f"no backup job {name!r} on this host (jobs: {', '.join(known) or 'none'})") from None
+
+
+def credentials():
+    """KEY=VALUE lines of the credentials file (no shell quoting)."""
+    env = {}
+    path = CONFIG_DIR / "credentials.env"
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value
+    return env
+
+
+def duplicity_env(job, gnupg_home=None):
+    env = dict(os.environ)
+    env.update(credentials())
+    env["GNUPGHOME"] = gnupg_home or job["gnupg_home"]
+    env.setdefault("PASSPHRASE", "")
+    env["LC_ALL"] = "C.UTF-8"
+    return env
+
+
+def common_options(job):
+    opts = ["--name", job["name"], "--archive-dir", job["archive_dir"],
+            "--num-retries", str(job["num_retries"]),
+            "--backend-retry-delay", str(job["retry_delay"])]
+    if job.get("verbosity"):
+        opts += ["--verbosity", job["verbosity"]]
+    return opts
+
+
+def key_options(job):
+    opts = ["--encrypt-key", job["encrypt_key"]]
+    if job.get("sign_key"):
+        opts += ["--sign-key", job["sign_key"]]
+    return opts
+
+
+def selection(job):
+    """Sources are absolute paths backed up from /: the excludes first (the first
+    matching rule wins), then the paths and the dumps, then nothing else."""
+    opts = []
+    for pattern in job.get("excludes", []):
+        opts += ["--exclude", pattern]
+    for path in job["paths"] + ([job["dump_dir"]] if has_databases(job) else []):
+        opts += ["--include", path]
+    return opts + ["--exclude", "**"]
+
+
+def has_databases(job):
+    return bool(job.get("mariadb", {}).get("databases") or job.get("postgresql", {}).get("databases"))
+
+
+def duplicity(job, args, env=None, check=True):
+    """Run duplicity, echoing its output to the journal; returns (returncode, output)."""
+    argv = [DUPLICITY] + args
+    proc = subprocess.run(argv, env=env or duplicity_env(job), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, check=False)
+    sys.stdout.write(proc.stdout)
+    sys.stdout.flush()
+    if check and proc.returncode != 0:
+        raise JobError(f"duplicity {args[0]} failed (exit {proc.returncode}): {last_lines(proc.stdout)}")
+    return proc.returncode, proc.stdout
+
+
+def last_lines(text, count=3):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or "(no output)"
+
+
+# --- status -------------------------------------------------------------------------
+
+def read_status(name):
+    try:
+        return json.loads((STATUS_DIR / f"{name}.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {"job": name}
+
+
+def write_status(name, status):
+    STATUS_DIR.mkdir(parents=True, exist_ok=True)
+    for fname, content in ((f"{name}.json", json.dumps(status, indent=2, sort_keys=True) + "\n"),
+                           (f"{name}.last_success", f"{status.get('last_success', 0)}\n")):
+        tmp = STATUS_DIR / f".{fname}.tmp"
+        tmp.write_text(content)
+        tmp.chmod(0o644)
+        os.replace(tmp, STATUS_DIR / fname)
+
+
+def iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- database dumps -----------------------------------------------------------------
+
+def dump_to(path, argv, env=None):
+    """Run a dump command into path atomically: a failed dump leaves no file behind
+    and fails the job with the dump tool's own message."""
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as out:
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, env=env, check=False)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise JobError(f"{argv[0]} of {path.name} failed (exit {proc.returncode}): "
+                       f"{last_lines(proc.stderr.decode(errors='replace'))}")
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def mariadb_databases(wanted):
+    if wanted != ["all"]:
+        return wanted
+    proc = subprocess.run(["mariadb", "--batch", "--skip-column-names", "-e", "SHOW DATABASES"],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise JobError(f"cannot list MariaDB's databases: {last_lines(proc.stderr)}")
+    return [db for db in proc.stdout.split() if db not in SYSTEM_DATABASES]
+
+
+def dump_mariadb(job, directory):
+    spec = job["mariadb"]
+    produced = []
+    if spec.get("method") == "mariabackup":
+        # A physical copy, prepared so that restoring is a copy-back; InnoDB is copied
+        # without locking writers, --galera-info records the Galera position.
+        target = directory / "mariabackup"
+        partial = directory / "mariabackup.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        for argv in (["mariabackup", "--backup", f"--target-dir={partial}", "--galera-info"] + spec.get("options", []),
+                     ["mariabackup", "--prepare", f"--target-dir={partial}"]):
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise JobError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}): {last_lines(proc.stderr)}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+        return [target.name]
+    for database in mariadb_databases(spec["databases"]):
+        # --single-transaction: a consistent InnoDB snapshot without locking writers
+        # (Galera replicates InnoDB only); never --lock-all-tables.
+        path = directory / f"mariadb-{database}.sql"
+        dump_to(path, ["mysqldump", "--single-transaction", "--quick", "--routines", "--events",
+                       "--triggers", "--hex-blob", "--databases", database] + spec.get("options", []))
+        produced.append(path.name)
+    return produced
+
+
+def dump_postgresql(job, directory):
+    spec = job["postgresql"]
+    databases = spec["databases"]
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    if databases == ["all"]:
+        proc = subprocess.run(as_postgres + ["psql", "-At", "-c",
+                                             "SELECT datname FROM pg_database WHERE NOT datistemplate"],
+                              capture_output=True, text=True, check=False, cwd="/")
+        if proc.returncode != 0:
+            raise JobError(f"cannot list PostgreSQL's databases: {last_lines(proc.stderr)}")
+        databases = [db for db in proc.stdout.split() if db != "postgres"]
+    produced = []
+    path = directory / "postgresql-globals.sql"
+    dump_to(path, as_postgres + ["pg_dumpall", "--globals-only"])
+    produced.append(path.name)
+    for database in databases:
+        # Plain SQL (librsync finds the unchanged parts for the incrementals), one
+        # consistent snapshot; --create/--clean recreate the database on restore.
+        path = directory / f"postgresql-{database}.sql"
+        dump_to(path, as_postgres + ["pg_dump", "--create", "--clean", "--if-exists", database]
+                + spec.get("options", []))
+        produced.append(path.name)
+    return produced
+
+
+def dump_databases(job):
+    directory = Path(job["dump_dir"])
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    # postgres writes nothing here: its dumps come through our stdout.
+    produced = []
+    if job.get("mariadb", {}).get("databases"):
+        produced += dump_mariadb(job, directory)
+    if job.get("postgresql", {}).get("databases"):
+        produced += dump_postgresql(job, directory)
+    # A database dropped since the last run must not come back from a stale dump.
+    for stale in directory.iterdir():
+        if stale.name not in produced:
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+    return produced
+
+
+# --- the chain ----------------------------------------------------------------------
+
+def local_chain(job):
+    """(start of the current full, incrementals since) from duplicity's archive
+    directory, which every duplicity run synchronises with the remote first."""
+    archive = Path(job["archive_dir"]) / job["name"]
+    fulls, incs = [], []
+    for manifest in archive.glob("duplicity-*.manifest*"):
+        match = re.match(r"duplicity-full\.(\d{8}T\d{6}Z)\.manifest", manifest.name)
+        if match:
+            fulls.append(match.group(1))
+        match = re.match(r"duplicity-inc\.(\d{8}T\d{6}Z)\.to\.(\d{8}T\d{6}Z)\.manifest", manifest.name)
+        if match:
+            incs.append(match.group(2))
+    if not fulls:
+        return None, 0
+    start = max(fulls)
+    return datetime.datetime.strptime(start, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc), \
+        len([end for end in incs if end > start])
+
+
+def backup_kind(job, force_full):
+    if force_full:
+        return "full", "asked for"
+    start, incrementals = local_chain(job)
+    if start is None:
+        return "full", "no full backup known on this host"
+    age = datetime.datetime.now(datetime.timezone.utc) - start
+    if age >= datetime.timedelta(days=job["full_every_days"]):
+        return "full", f"the chain started {age.days} days ago (full every {job['full_every_days']})"
+    if incrementals >= job["max_incrementals"]:
+        return "full", f"the chain holds {incrementals} incrementals (at most {job['max_incrementals']})"
+    return "incremental", f"incremental {incrementals + 1} of the chain started {start:%Y-%m-%d %H:%M}Z"
+
+
+def stat_value(output, name):
+    match = re.search(rf"^{name} (\d+)", output, re.M)
+    return int(match.group(1)) if match else None
+
+
+# --- commands -----------------------------------------------------------------------
+
+def cmd_run(args):
+    job = load_job(args.job)
+    lock = open(LOCK_DIR / f"stormclouds-backup-{job['name']}.lock", "w")  # noqa: SIM115 (held until exit)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JobError(f"job {job['name']} is already running") from None
+    status = read_status(job["name"])
+    started = time.time()
+    status.update(last_attempt=int(started), last_attempt_iso=iso(started), running=True)
+    write_status(job["name"], status)
+    try:
+        if has_databases(job):
+            log(f"dumping databases into {job['dump_dir']}")
+            dumps = dump_databases(job)
+            log(f"dumps: {', '.join(dumps)}")
+        kind, why = backup_kind(job, args.full)
+        log(f"{kind} backup of {', '.join(job['paths'])} to {job['url']}: {why}")
+        _, output = duplicity(job, [kind] + common_options(job) + key_options(job)
+                              + ["--volsize", str(job["volsize"])] + selection(job) + ["/", job["url"]])
+        errors = stat_value(output, "Errors")
+        if errors:
+            raise JobError(f"duplicity reported {errors} errors reading the sources (see the journal)")
+        size = stat_value(output, "TotalDestinationSizeChange") or 0
+        finished = time.time()
+        _, incrementals = local_chain(job)
+        status.update(last_success=int(finished), last_success_iso=iso(finished), last_kind=kind,
+                      last_size_bytes=size, last_duration_s=round(finished - started, 1),
+                      last_source_bytes=stat_value(output, "SourceFileSize") or 0,
+                      chain_incrementals=incrementals, last_result="ok", last_error="")
+        write_status(job["name"], status)
+        log(f"{kind} backup done: {size} bytes stored in {finished - started:.1f} s")
+        # Retention after a good backup only: a failing job never prunes.
+        duplicity(job, ["remove-all-but-n-full", str(job["keep_full"]), "--force"] + common_options(job)
+                  + [job["url"]])
+        if verify_due(job, status):
+            verify(job, status)
+    except JobError as err:
+        status.update(last_result="failed", last_error=str(err), last_failure=int(time.time()),
+                      last_failure_iso=iso(time.time()))
+        raise
+    finally:
+        status["running"] = False
+        write_status(job["name"], status)
+
+
+def verify_due(job, status):
+    every = job.get("verify_every_days", 0)
+    if not every:
+        return False
+    return time.time() - status.get("last_verify", 0) >= every * 86400 - 3600
+
+
+def verify(job, status):
+    """With a decryption key on this host: duplicity verify (every file of the latest
+    backup decrypted, restored in memory and checked against its recorded hash, its
+    metadata compared with the live file). Without: the chain's objects are listed
+    and checked complete (every volume of every set present)."""
+    started = time.time()
+    key_here = subprocess.run(["gpg", "--batch", "--list-secret-keys", job["encrypt_key"]],
+                              env=duplicity_env(job), capture_output=True, check=False).returncode == 0
+    if key_here:
+        code, output = duplicity(job, ["verify"] + common_options(job) + selection(job) + [job["url"], "/"],
+                                 check=False)
+        match = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found", output)
+        if code not in (0, 1) or not match:
+            result = {"last_verify_result": "failed", "last_verify_detail": last_lines(output)}
+        else:
+            # Differences are files changed since the backup, not damage: reported.
+            result = {"last_verify_result": "ok", "last_verify_mode": "decrypted",
+                      "last_verify_detail": f"{match.group(1)} files checked, {match.group(2)} changed since"}
+    else:
+        code, output = duplicity(job, ["collection-status"] + common_options(job) + [job["url"]], check=False)
+        problems = [line for line in output.splitlines()
+                    if re.search(r"orphaned|incomplete|[Mm]issing|[Cc]orrupt", line)
+                    and not re.search(r"^No (orphaned|backup chains with active signatures)", line)]
+        chain = re.search(r"Found primary backup chain.*?Number of contained backup sets: (\d+)", output, re.S)
+        if code != 0 or not chain or problems:
+            detail = "; ".join(problems) or last_lines(output)
+            result = {"last_verify_result": "failed", "last_verify_detail": detail}
+        else:
+            result = {"last_verify_result": "ok", "last_verify_mode": "chain",
+                      "last_verify_detail": f"primary chain of {chain.group(1)} sets complete"}
+    result.update(last_verify=int(started), last_verify_iso=iso(started))
+    status.update(result)
+    write_status(job["name"], status)
+    log(f"verify: {result['last_verify_result']}: {result['last_verify_detail']}")
+    if result["last_verify_result"] != "ok":
+        raise JobError(f"verification failed: {result['last_verify_detail']}")
+
+
+def cmd_verify(args):
+    job = load_job(args.job)
+    status = read_status(job["name"])
+    verify(job, status)
+
+
+def cmd_status(args):
+    names = [args.job] if args.job else sorted(p.stem for p in (CONFIG_DIR / "jobs").glob("*.json"))
+    print(json.dumps({name: read_status(name) for name in names}, indent=2, sort_keys=True))
+
+
+def cmd_restore(args):
+    """Restore the whole job into a directory (paths keep their absolute layout under
+    it), then compare what was restored with the backup, data included."""
+    job = load_job(args.job)
+    target = Path(args.target)
+    if target.exists() and any(target.iterdir()) and not args.force:
+        raise JobError(f"{target} is not empty (--force restores over it)")
+    env = duplicity_env(job, gnupg_home=args.gnupg_home)
+    signed = []
+    if job.get("sign_key"):
+        # Signed backups are restored only if the signature is the job's key's: its
+        # public part comes from the host's backup keyring, where the backup role
+        # pinned it by fingerprint.
+        export = subprocess.run(["gpg", "--homedir", job["gnupg_home"], "--batch", "--export", job["sign_key"]],
+                                capture_output=True, check=False)
+        if export.returncode != 0 or not export.stdout:
+            raise JobError(f"the signing key {job['sign_key']} is not in {job['gnupg_home']}: run the backup role")
+        subprocess.run(["gpg", "--homedir", env["GNUPGHOME"], "--batch", "--import"], input=export.stdout,
+                       capture_output=True, check=True)
+        subprocess.run(["gpg", "--homedir", env["GNUPGHOME"], "--batch", "--import-ownertrust"],
+                       input=f"{job['sign_key']}:6:\n".encode(), capture_output=True, check=True)
+        signed = ["--sign-key", job["sign_key"]]
+    time_opts = ["--time", args.time] if args.time else []
+    archive = ["--archive-dir", args.archive_dir] if args.archive_dir else []
+    base = common_options(job) + archive + signed
+    started = time.time()
+    duplicity(job, ["restore"] + base + time_opts + (["--force"] if args.force else []) + [job["url"], str(target)],
+              env=env)
+    restored = time.time()
+    code, output = duplicity(job, ["verify", "--compare-data"] + base + time_opts + [job["url"], str(target)],
+                             env=env, check=False)
+    match = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found", output)
+    report = {"job": job["name"], "target": str(target), "restore_s": round(restored - started, 1),
+              "verify_s": round(time.time() - restored, 1),
+              "files_compared": int(match.group(1)) if match else None,
+              "differences": int(match.group(2)) if match else None}
+    print("RESULT " + json.dumps(report))
+    if code != 0 or not match or report["differences"]:
+        raise JobError(f"the restored tree differs from the backup: {last_lines(output)}")
+
+
+def cmd_load_dumps(args):
+    """Load the dumps restored under ROOT into this host's database servers."""
+    job = load_job(args.job)
+    directory = Path(args.root) / job["dump_dir"].lstrip("/")
+    if not directory.is_dir():
+        raise JobError(f"no database dumps under {directory}")
+    loaded = []
+    for dump in sorted(directory.glob("mariadb-*.sql")):
+        with open(dump, "rb") as source:
+            proc = subprocess.run(["mariadb", "--batch"], stdin=source, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise JobError(f"loading {dump.name} failed: {last_lines(proc.stderr.decode(errors='replace'))}")
+        loaded.append(dump.name)
+    pg_dumps = sorted(directory.glob("postgresql-*.sql"))
+    for dump in sorted(pg_dumps, key=lambda p: p.name != "postgresql-globals.sql"):
+        with open(dump, "rb") as source:
+            # Globals: roles that exist already are reported and skipped, not fatal.
+            argv = ["runuser", "-u", "postgres", "--", "psql", "-q", "-d", "postgres"]
+            if dump.name != "postgresql-globals.sql":
+                argv += ["-v", "ON_ERROR_STOP=1"]
+            proc = subprocess.run(argv, stdin=source, capture_output=True, check=False, cwd="/")
+        if proc.returncode != 0:
+            raise JobError(f"loading {dump.name} failed: {last_lines(proc.stderr.decode(errors='replace'))}")
+        loaded.append(dump.name)
+    print("RESULT " + json.dumps({"loaded": loaded}))
+
+
+def cmd_duplicity(args):
+    job = load_job(args.job)
+    code, _ = duplicity(job, args.args[:1] + common_options(job) + args.args[1:] + [job["url"]], check=False)
+    sys.exit(code)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="stormclouds-backup", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="back up the job now")
+    run.add_argument("job")
+    run.add_argument("--full", action="store_true", help="start a new chain")
+    run.set_defaults(func=cmd_run)
+    ver = sub.add_parser("verify", help="verify the job's backups now")
+    ver.add_argument("job")
+    ver.set_defaults(func=cmd_verify)
+    stat = sub.add_parser("status", help="the recorded state of the jobs")
+    stat.add_argument("job", nargs="?")
+    stat.set_defaults(func=cmd_status)
+    rest = sub.add_parser("restore", help="restore the job into a directory and compare it with the backup")
+    rest.add_argument("job")
+    rest.add_argument("target")
+    rest.add_argument("--time", help="duplicity time (default: the latest backup)")
+    rest.add_argument("--force", action="store_true", help="restore over existing files")
+    rest.add_argument("--gnupg-home", help="the keyring holding the decryption key")
+    rest.add_argument("--archive-dir", help="a scratch archive directory (drills keep the job's cache untouched)")
+    rest.set_defaults(func=cmd_restore)
+    load = sub.add_parser("load-dumps", help="load the database dumps restored under ROOT")
+    load.add_argument("job")
+    load.add_argument("root")
+    load.set_defaults(func=cmd_load_dumps)
+    dup = sub.add_parser("duplicity", help="duplicity with the job's settings, for example collection-status")
+    dup.add_argument("job")
+    dup.add_argument("args", nargs=argparse.REMAINDER)
+    dup.set_defaults(func=cmd_duplicity)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except JobError as err:
+        print(f"stormclouds-backup: {err}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
