@@ -85,7 +85,7 @@ def test_full_then_incremental_restore_identical_with_modes_and_owners():
     assert 0 < second["last_size_bytes"] < 200_000, second
     run = restore({"backup_restore_job": "files", "backup_restore_target": "/srv/restore-files"})
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    _, differences = result_of(run)
+    _seconds, differences = result_of(run)
     assert differences == 0
     for source in ("/srv/appdata", "/etc/app"):
         original = tree(source)
@@ -94,7 +94,7 @@ def test_full_then_incremental_restore_identical_with_modes_and_owners():
             assert "cache" not in restored and "cache" in original  # excluded
             original = {p: v for p, v in original.items() if not p.startswith("cache")}
         assert restored == original
-        assert len(original) >= 4
+        assert len(original) >= (6 if source == "/srv/appdata" else 1)
     assert tree("/srv/restore-files/srv/appdata")["docs/new.txt"][3] == "www-data"
     assert tree("/srv/restore-files/etc/app")["app.conf"][1:4] == ("640", "root", "www-data")
 
@@ -122,11 +122,15 @@ def test_objects_in_swift_hold_no_plaintext():
 
 def test_swift_down_fails_loudly_and_keeps_the_last_good_time():
     before = status("files")
-    assert sh("systemctl stop swift-proxy", host=STORE).returncode == 0
+    # Enough new data that the upload is under way when Swift goes.
+    assert sh("head -c 60000000 /dev/urandom > /srv/appdata/big.bin").returncode == 0
+    assert sh("systemctl start --no-block stormclouds-backup@files.service").returncode == 0
+    labtest.wait_for(lambda: (sh("pgrep -f 'duplicity (incremental|full)'").returncode == 0, "no duplicity yet"),
+                     60, "duplicity running", interval=0.2)
+    assert sh("sleep 1; systemctl stop swift-proxy", host=STORE).returncode == 0
     try:
-        assert sh("echo change >> /srv/appdata/docs/new.txt").returncode == 0
-        res = run_job("files")
-        assert res.returncode != 0  # systemctl start of a failed oneshot
+        labtest.wait_for(lambda: (sh("systemctl is-active stormclouds-backup@files.service").stdout.strip()
+                                  in ("failed", "inactive"), "running"), 300, "the job's end")
         after = status("files")
         assert after["last_result"] == "failed" and after["last_error"], after
         assert after["last_success"] == before["last_success"]
@@ -160,13 +164,41 @@ def test_databases_dropped_come_back_from_a_restore():
     assert rows.strip() == "30|697.5", rows
 
 
+def test_a_physical_copy_with_mariabackup_is_prepared_and_stored():
+    res = run_job("physical")
+    assert res.returncode == 0, sh("journalctl -u stormclouds-backup@physical -n 40 --no-pager").stdout
+    assert status("physical")["last_result"] == "ok"
+    # Prepared (ready for a copy-back), the Galera position recorded, and in the backup.
+    checkpoints = sh("cat /var/backups/stormclouds/physical/mariabackup/xtrabackup_checkpoints").stdout
+    # (MariaDB 10.11 calls a prepared full backup "log-applied")
+    assert re.search(r"^backup_type = (full-prepared|log-applied)$", checkpoints, re.M), checkpoints
+    files = sh("stormclouds-backup duplicity physical list-current-files", timeout=300).stdout
+    assert "var/backups/stormclouds/physical/mariabackup/shop/orders.ibd" in files, files[-2000:]
+
+
 def test_a_drill_checks_the_latest_backup_and_leaves_nothing_behind():
     run = restore({"backup_restore_job": "files", "backup_restore_drill": True})
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    _, differences = result_of(run)
+    _seconds, differences = result_of(run)
     assert differences == 0
     left = sh("ls -d /var/tmp/stormclouds-restore-* /run/stormclouds-restore-* 2>/dev/null | wc -l").stdout.strip()
     assert left == "0"
+
+
+def test_a_host_that_lost_its_cache_says_so_and_is_mended_with_the_key():
+    before = status("files")
+    assert sh("rm -rf /var/cache/stormclouds-backup/files").returncode == 0
+    assert run_job("files").returncode != 0
+    after = status("files")
+    assert after["last_success"] == before["last_success"]
+    assert "local metadata cache of job files" in after["last_error"], after
+    assert "backup_restore_rebuild_cache=true" in after["last_error"]
+    run = restore({"backup_restore_job": "files", "backup_restore_rebuild_cache": True})
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    # The chain goes on: an incremental, not a new full.
+    assert run_job("files").returncode == 0, sh("journalctl -u stormclouds-backup@files -n 40 --no-pager").stdout
+    mended = status("files")
+    assert mended["last_result"] == "ok" and mended["last_kind"] == "incremental", mended
 
 
 def test_the_decryption_key_is_not_on_the_host():

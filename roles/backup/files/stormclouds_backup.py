@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """stormclouds-backup: one backup job of this host, end to end.
 
     stormclouds-backup run JOB [--full]     database dumps, then duplicity (full or
@@ -9,6 +8,8 @@
                                             restore into TARGET, then compare TARGET with
                                             the backup (needs a decryption key: GNUPGHOME)
     stormclouds-backup load-dumps JOB ROOT  load the database dumps restored under ROOT
+    stormclouds-backup rebuild-cache JOB --gnupg-home DIR
+                                            rebuild the local metadata cache from Swift
     stormclouds-backup duplicity JOB ARG... duplicity with the job's URL, keys and
                                             credentials (for example collection-status)
 
@@ -67,7 +68,7 @@ def credentials():
     path = CONFIG_DIR / "credentials.env"
     for line in path.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             env[key.strip()] = value
     return env
 
@@ -112,13 +113,14 @@ def has_databases(job):
     return bool(job.get("mariadb", {}).get("databases") or job.get("postgresql", {}).get("databases"))
 
 
-def duplicity(job, args, env=None, check=True):
+def duplicity(job, args, env=None, check=True, echo=True):
     """Run duplicity, echoing its output to the journal; returns (returncode, output)."""
     argv = [DUPLICITY] + args
     proc = subprocess.run(argv, env=env or duplicity_env(job), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, check=False)
-    sys.stdout.write(proc.stdout)
-    sys.stdout.flush()
+    if echo:
+        sys.stdout.write(proc.stdout)
+        sys.stdout.flush()
     if check and proc.returncode != 0:
         raise JobError(f"duplicity {args[0]} failed (exit {proc.returncode}): {last_lines(proc.stdout)}")
     return proc.returncode, proc.stdout
@@ -286,6 +288,20 @@ def backup_kind(job, force_full):
     return "incremental", f"incremental {incrementals + 1} of the chain started {start:%Y-%m-%d %H:%M}Z"
 
 
+def refuse_without_cache(job):
+    """duplicity first copies the remote metadata it lacks into the local cache, and
+    that copy is encrypted to a key this host does not hold: with chains in Swift and
+    none here (a rebuilt host, a lost cache) every run would fail on a bare GPG error.
+    Say what happened and how to mend it instead."""
+    code, output = duplicity(job, ["collection-status"] + common_options(job) + [job["url"]], check=False)
+    if code == 0 and re.search(r"^Found (primary|[1-9]\d* secondary) backup chain", output, re.M):
+        raise JobError(
+            f"the local metadata cache of job {job['name']} ({job['archive_dir']}/{job['name']}) is missing but "
+            f"{job['url']} holds backups whose metadata is encrypted to a key this host does not hold; rebuild "
+            "the cache once with the key: playbooks/restore.yml -e backup_restore_rebuild_cache=true "
+            f"-e backup_restore_job={job['name']} (or remove the old chains from Swift to start afresh)")
+
+
 def stat_value(output, name):
     match = re.search(rf"^{name} (\d+)", output, re.M)
     return int(match.group(1)) if match else None
@@ -310,15 +326,17 @@ def cmd_run(args):
             dumps = dump_databases(job)
             log(f"dumps: {', '.join(dumps)}")
         kind, why = backup_kind(job, args.full)
+        if local_chain(job)[0] is None:
+            refuse_without_cache(job)
         log(f"{kind} backup of {', '.join(job['paths'])} to {job['url']}: {why}")
-        _, output = duplicity(job, [kind] + common_options(job) + key_options(job)
-                              + ["--volsize", str(job["volsize"])] + selection(job) + ["/", job["url"]])
+        _code, output = duplicity(job, [kind] + common_options(job) + key_options(job)
+                                  + ["--volsize", str(job["volsize"])] + selection(job) + ["/", job["url"]])
         errors = stat_value(output, "Errors")
         if errors:
             raise JobError(f"duplicity reported {errors} errors reading the sources (see the journal)")
         size = stat_value(output, "TotalDestinationSizeChange") or 0
         finished = time.time()
-        _, incrementals = local_chain(job)
+        _start, incrementals = local_chain(job)
         status.update(last_success=int(finished), last_success_iso=iso(finished), last_kind=kind,
                       last_size_bytes=size, last_duration_s=round(finished - started, 1),
                       last_source_bytes=stat_value(output, "SourceFileSize") or 0,
@@ -330,8 +348,8 @@ def cmd_run(args):
                   + [job["url"]])
         if verify_due(job, status):
             verify(job, status)
-    except JobError as err:
-        status.update(last_result="failed", last_error=str(err), last_failure=int(time.time()),
+    except Exception as err:  # every failure is recorded, then reported by main()
+        status.update(last_result="failed", last_error=str(err) or repr(err), last_failure=int(time.time()),
                       last_failure_iso=iso(time.time()))
         raise
     finally:
@@ -395,6 +413,22 @@ def cmd_status(args):
     print(json.dumps({name: read_status(name) for name in names}, indent=2, sort_keys=True))
 
 
+def trust_signer(job, gnupg_home):
+    """Signed backups are read only if the signature is the job's signing key's: its
+    public part comes from the host's backup keyring, where the backup role pinned it
+    by fingerprint, into the keyring holding the decryption key. Returns the duplicity
+    options that demand that signature."""
+    if not job.get("sign_key"):
+        return []
+    export = subprocess.run(["gpg", "--homedir", job["gnupg_home"], "--batch", "--export", job["sign_key"]],
+                            capture_output=True, check=False)
+    if export.returncode != 0 or not export.stdout:
+        raise JobError(f"the signing key {job['sign_key']} is not in {job['gnupg_home']}: run the backup role")
+    for argv, data in ((["--import"], export.stdout), (["--import-ownertrust"], f"{job['sign_key']}:6:\n".encode())):
+        subprocess.run(["gpg", "--homedir", gnupg_home, "--batch"] + argv, input=data, capture_output=True, check=True)
+    return ["--sign-key", job["sign_key"]]
+
+
 def cmd_restore(args):
     """Restore the whole job into a directory (paths keep their absolute layout under
     it), then compare what was restored with the backup, data included."""
@@ -403,20 +437,7 @@ def cmd_restore(args):
     if target.exists() and any(target.iterdir()) and not args.force:
         raise JobError(f"{target} is not empty (--force restores over it)")
     env = duplicity_env(job, gnupg_home=args.gnupg_home)
-    signed = []
-    if job.get("sign_key"):
-        # Signed backups are restored only if the signature is the job's key's: its
-        # public part comes from the host's backup keyring, where the backup role
-        # pinned it by fingerprint.
-        export = subprocess.run(["gpg", "--homedir", job["gnupg_home"], "--batch", "--export", job["sign_key"]],
-                                capture_output=True, check=False)
-        if export.returncode != 0 or not export.stdout:
-            raise JobError(f"the signing key {job['sign_key']} is not in {job['gnupg_home']}: run the backup role")
-        subprocess.run(["gpg", "--homedir", env["GNUPGHOME"], "--batch", "--import"], input=export.stdout,
-                       capture_output=True, check=True)
-        subprocess.run(["gpg", "--homedir", env["GNUPGHOME"], "--batch", "--import-ownertrust"],
-                       input=f"{job['sign_key']}:6:\n".encode(), capture_output=True, check=True)
-        signed = ["--sign-key", job["sign_key"]]
+    signed = trust_signer(job, env["GNUPGHOME"])
     time_opts = ["--time", args.time] if args.time else []
     archive = ["--archive-dir", args.archive_dir] if args.archive_dir else []
     base = common_options(job) + archive + signed
@@ -434,6 +455,20 @@ def cmd_restore(args):
     print("RESULT " + json.dumps(report))
     if code != 0 or not match or report["differences"]:
         raise JobError(f"the restored tree differs from the backup: {last_lines(output)}")
+
+
+def cmd_rebuild_cache(args):
+    """Copy the job's metadata from Swift into the host's cache, decrypting it with the
+    key in --gnupg-home (brought for this run by the backup_restore role)."""
+    job = load_job(args.job)
+    env = duplicity_env(job, gnupg_home=args.gnupg_home)
+    duplicity(job, ["list-current-files"] + common_options(job) + trust_signer(job, env["GNUPGHOME"]) + [job["url"]],
+              env=env, echo=False)
+    start, incrementals = local_chain(job)
+    if start is None:
+        raise JobError(f"no backup chain of job {job['name']} found in {job['url']}")
+    print("RESULT " + json.dumps({"job": job["name"], "chain_start": f"{start:%Y-%m-%dT%H:%M:%SZ}",
+                                  "incrementals": incrementals}))
 
 
 def cmd_load_dumps(args):
@@ -465,12 +500,12 @@ def cmd_load_dumps(args):
 
 def cmd_duplicity(args):
     job = load_job(args.job)
-    code, _ = duplicity(job, args.args[:1] + common_options(job) + args.args[1:] + [job["url"]], check=False)
+    code, _output = duplicity(job, args.args[:1] + common_options(job) + args.args[1:] + [job["url"]], check=False)
     sys.exit(code)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="stormclouds-backup", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="stormclouds-backup", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="back up the job now")
     run.add_argument("job")
@@ -490,6 +525,10 @@ def main(argv=None):
     rest.add_argument("--gnupg-home", help="the keyring holding the decryption key")
     rest.add_argument("--archive-dir", help="a scratch archive directory (drills keep the job's cache untouched)")
     rest.set_defaults(func=cmd_restore)
+    cache = sub.add_parser("rebuild-cache", help="rebuild the job's local metadata cache from Swift (needs the key)")
+    cache.add_argument("job")
+    cache.add_argument("--gnupg-home", required=True, help="the keyring holding the decryption key")
+    cache.set_defaults(func=cmd_rebuild_cache)
     load = sub.add_parser("load-dumps", help="load the database dumps restored under ROOT")
     load.add_argument("job")
     load.add_argument("root")
