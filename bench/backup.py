@@ -76,6 +76,8 @@ for dirpath, _, names in os.walk(root):
     files.setdefault(kind, []).extend(os.path.join(dirpath, n) for n in names)
 changed = size = 0
 for kind, paths in sorted(files.items()):
+    if not paths:
+        continue
     paths.sort()
     for path in rng.sample(paths, max(1, len(paths) // 100)):
         n = os.path.getsize(path)
