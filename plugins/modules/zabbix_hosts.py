@@ -13,9 +13,9 @@ short_description: Declare many Zabbix hosts in a few API calls
 version_added: "0.1.0"
 description:
   - Makes a whole list of Zabbix hosts as declared (groups, templates, interfaces, proxy, PSK encryption, status,
-    tags) with a handful of JSON-RPC calls whatever the list's length - one read of the hosts, one lookup each of
+    tags) with a few JSON-RPC calls per O(batch_size) hosts - one read of the hosts, one lookup each of
     their groups, templates and proxies, then at most one C(host.create), one C(host.update) and one
-    C(host.delete) - instead of several calls per host.
+    C(host.delete) per O(batch_size) hosts - instead of several calls per host.
   - Runs from anywhere that reaches the frontend's API (the controller, AWX, a node); no need to delegate to the
     Zabbix server.
   - Hosts that already match are not written. Missing host groups are created (O(create_groups)).
@@ -118,6 +118,13 @@ options:
     description: Create host groups that do not exist; otherwise a missing group is an error.
     type: bool
     default: true
+  batch_size:
+    description:
+      - Hosts per write call. Linking templates to many hosts in one request costs the frontend's PHP memory (the
+        stock C(memory_limit) of 128M fails near 500 hosts with a template); larger batches need fewer calls where
+        the frontend allows more.
+    type: int
+    default: 50
 attributes:
   check_mode:
     support: full
@@ -384,6 +391,11 @@ def plan(entries, current_by_name, group_ids, template_ids, proxy_ids):
     return creates, updates, macros, diffs, unchanged
 
 
+def batches(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def run(module, api):
     params = module.params
     entries = params['hosts']
@@ -400,7 +412,8 @@ def run(module, api):
         gone = [h for h in names if h in current_by_name]
         result.update(deleted=gone, unchanged=len(names) - len(gone), changed=bool(gone))
         if gone and not module.check_mode:
-            api.call('host.delete', *[current_by_name[h]['hostid'] for h in gone])
+            for chunk in batches([current_by_name[h]['hostid'] for h in gone], params['batch_size']):
+                api.call('host.delete', *chunk)
         if module._diff:
             result['diff'] = {'before': {'hosts': gone}, 'after': {'hosts': []}}
         return result
@@ -435,22 +448,20 @@ def run(module, api):
     result['changed'] = result['changed'] or bool(creates or updates)
     result['hostids'] = dict((h, current_by_name[h]['hostid']) for h in names if h in current_by_name)
     if not module.check_mode:
-        if creates:
-            made = api.call('host.create', *creates)
-            result['hostids'].update(zip([c['host'] for c in creates], made['hostids']))
-        if updates:
-            api.call('host.update', *updates)
+        for chunk in batches(creates, params['batch_size']):
+            made = api.call('host.create', *chunk)
+            result['hostids'].update(zip([c['host'] for c in chunk], made['hostids']))
+        for chunk in batches(updates, params['batch_size']):
+            api.call('host.update', *chunk)
         new_macros = [{'hostid': hostid, 'macro': PSK_MACRO, 'value': digest}
                       for hostid, _name, digest, macroid in macros if digest and not macroid]
         changed_macros = [{'hostmacroid': macroid, 'value': digest} for _h, _n, digest, macroid in macros
                           if digest and macroid]
         dropped_macros = [macroid for _h, _n, digest, macroid in macros if not digest and macroid]
-        if new_macros:
-            api.call('usermacro.create', *new_macros)
-        if changed_macros:
-            api.call('usermacro.update', *changed_macros)
-        if dropped_macros:
-            api.call('usermacro.delete', *dropped_macros)
+        for method, objects in (('usermacro.create', new_macros), ('usermacro.update', changed_macros),
+                                ('usermacro.delete', dropped_macros)):
+            for chunk in batches(objects, params['batch_size']):
+                api.call(method, *chunk)
     if module._diff:
         result['diff'] = {'before': dict((d['host'], d['before']) for d in diffs),
                           'after': dict((d['host'], d['after']) for d in diffs)}
@@ -480,11 +491,14 @@ def main():
         hosts=dict(type='list', elements='dict', required=True, options=host),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         create_groups=dict(type='bool', default=True),
+        batch_size=dict(type='int', default=50),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=ZABBIX_MUTUALLY_EXCLUSIVE, required_one_of=ZABBIX_REQUIRED_ONE_OF,
                            required_together=ZABBIX_REQUIRED_TOGETHER)
     errors = input_errors(module.params['hosts'], module.params['state'])
+    if module.params['batch_size'] < 1:
+        errors.append('batch_size must be 1 or more')
     if errors:
         module.fail_json(msg='; '.join(errors))
     with zabbix_api(module) as api:

@@ -10,8 +10,8 @@
     stormclouds-backup load-dumps JOB ROOT  load the database dumps restored under ROOT
     stormclouds-backup rebuild-cache JOB --gnupg-home DIR
                                             rebuild the local metadata cache from Swift
-    stormclouds-backup duplicity JOB ARG... duplicity with the job's URL, keys and
-                                            credentials (for example collection-status)
+    stormclouds-backup duplicity JOB collection-status|list-current-files
+                                            duplicity with the job's URL and credentials
 
 The job's settings are in /etc/stormclouds/backup/jobs/JOB.json, the Swift credentials
 (and the signing passphrase) in /etc/stormclouds/backup/credentials.env, both written by
@@ -24,12 +24,14 @@ run records the failure and leaves the last good run as it was.
 """
 
 import argparse
+import contextlib
 import datetime
 import fcntl
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -38,13 +40,34 @@ from pathlib import Path
 CONFIG_DIR = Path("/etc/stormclouds/backup")
 STATE_DIR = Path("/var/lib/stormclouds-backup")
 STATUS_DIR = STATE_DIR / "status"
-LOCK_DIR = Path("/run/lock")
+# Root only: a lock in a world-writable directory could be taken by anyone.
+LOCK_DIR = Path("/run/stormclouds-backup")
 DUPLICITY = "/usr/bin/duplicity"
-SYSTEM_DATABASES = {"information_schema", "performance_schema", "sys"}
+# Not dumped with [all]: generated schemas, and the accounts (the database roles declare
+# them; loading an old mysql schema would roll back every account change since).
+SYSTEM_DATABASES = {"information_schema", "performance_schema", "sys", "mysql"}
+READ_ONLY_COMMANDS = ("collection-status", "list-current-files")
 
 
 class JobError(Exception):
     """A failure with its cause, reported as the job's error."""
+
+
+@contextlib.contextmanager
+def job_lock(job):
+    """One command of a job at a time (runs, verifications, restores, cache rebuilds)."""
+    LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    with open(LOCK_DIR / f"{job['name']}.lock", "w", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobError(f"job {job['name']} is busy (a run, verification or restore holds it)") from None
+        yield
+
+
+def stopped(signum, _frame):
+    """systemd stops a job with SIGTERM: record it as a failure (status, last error)."""
+    raise JobError(f"stopped by signal {signal.Signals(signum).name}")
 
 
 def log(message):
@@ -73,11 +96,13 @@ def credentials():
     return env
 
 
-def duplicity_env(job, gnupg_home=None):
+def duplicity_env(job, gnupg_home=None, passphrase=None):
     env = dict(os.environ)
     env.update(credentials())
     env["GNUPGHOME"] = gnupg_home or job["gnupg_home"]
     env.setdefault("PASSPHRASE", "")
+    if passphrase is not None:  # the operator's, for a restore: it wins over the host's
+        env["PASSPHRASE"] = passphrase
     env["LC_ALL"] = "C.UTF-8"
     return env
 
@@ -177,7 +202,7 @@ def mariadb_databases(wanted):
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise JobError(f"cannot list MariaDB's databases: {last_lines(proc.stderr)}")
-    return [db for db in proc.stdout.split() if db not in SYSTEM_DATABASES]
+    return [db for db in proc.stdout.splitlines() if db and db not in SYSTEM_DATABASES]
 
 
 def dump_mariadb(job, directory):
@@ -218,7 +243,8 @@ def dump_postgresql(job, directory):
                               capture_output=True, text=True, check=False, cwd="/")
         if proc.returncode != 0:
             raise JobError(f"cannot list PostgreSQL's databases: {last_lines(proc.stderr)}")
-        databases = [db for db in proc.stdout.split() if db != "postgres"]
+        # The maintenance database "postgres" holds nothing of the applications.
+        databases = [db for db in proc.stdout.splitlines() if db and db != "postgres"]
     produced = []
     path = directory / "postgresql-globals.sql"
     dump_to(path, as_postgres + ["pg_dumpall", "--globals-only"])
@@ -274,14 +300,20 @@ def local_chain(job):
         len([end for end in incs if end > start])
 
 
-def backup_kind(job, force_full):
+def backup_kind(job, force_full, status=None):
     if force_full:
         return "full", "asked for"
     start, incrementals = local_chain(job)
     if start is None:
         return "full", "no full backup known on this host"
+    # A chain is read with one set of keys: new keys start a new chain (the old one
+    # stays restorable with the old keys until retention removes it).
+    chain_keys = (status or {}).get("chain_keys")
+    if chain_keys and chain_keys != [job["encrypt_key"], job.get("sign_key", "")]:
+        return "full", "the encryption or signing key changed"
     age = datetime.datetime.now(datetime.timezone.utc) - start
-    if age >= datetime.timedelta(days=job["full_every_days"]):
+    # Half a day of slack: the timer's random delay and the dumps move the start times.
+    if age >= datetime.timedelta(days=job["full_every_days"], hours=-12):
         return "full", f"the chain started {age.days} days ago (full every {job['full_every_days']})"
     if incrementals >= job["max_incrementals"]:
         return "full", f"the chain holds {incrementals} incrementals (at most {job['max_incrementals']})"
@@ -311,11 +343,11 @@ def stat_value(output, name):
 
 def cmd_run(args):
     job = load_job(args.job)
-    lock = open(LOCK_DIR / f"stormclouds-backup-{job['name']}.lock", "w")  # noqa: SIM115 (held until exit)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise JobError(f"job {job['name']} is already running") from None
+    with job_lock(job):
+        run_job(job, args.full)
+
+
+def run_job(job, force_full):
     status = read_status(job["name"])
     started = time.time()
     status.update(last_attempt=int(started), last_attempt_iso=iso(started), running=True)
@@ -325,22 +357,25 @@ def cmd_run(args):
             log(f"dumping databases into {job['dump_dir']}")
             dumps = dump_databases(job)
             log(f"dumps: {', '.join(dumps)}")
-        kind, why = backup_kind(job, args.full)
+        kind, why = backup_kind(job, force_full, status)
         if local_chain(job)[0] is None:
             refuse_without_cache(job)
         log(f"{kind} backup of {', '.join(job['paths'])} to {job['url']}: {why}")
         _code, output = duplicity(job, [kind] + common_options(job) + key_options(job)
                                   + ["--volsize", str(job["volsize"])] + selection(job) + ["/", job["url"]])
-        errors = stat_value(output, "Errors")
-        if errors:
-            raise JobError(f"duplicity reported {errors} errors reading the sources (see the journal)")
+        # Files that vanish or cannot be read during the run: the backup holds the rest,
+        # so it counts (and retention runs), with the warning kept for monitoring.
+        errors = stat_value(output, "Errors") or 0
         size = stat_value(output, "TotalDestinationSizeChange") or 0
         finished = time.time()
         _start, incrementals = local_chain(job)
+        if kind == "full":
+            status["chain_keys"] = [job["encrypt_key"], job.get("sign_key", "")]
         status.update(last_success=int(finished), last_success_iso=iso(finished), last_kind=kind,
                       last_size_bytes=size, last_duration_s=round(finished - started, 1),
                       last_source_bytes=stat_value(output, "SourceFileSize") or 0,
-                      chain_incrementals=incrementals, last_result="ok", last_error="")
+                      chain_incrementals=incrementals, last_result="ok", last_error="",
+                      last_warning=f"{errors} files could not be read (see the journal)" if errors else "")
         write_status(job["name"], status)
         log(f"{kind} backup done: {size} bytes stored in {finished - started:.1f} s")
         # Retention after a good backup only: a failing job never prunes.
@@ -358,17 +393,21 @@ def cmd_run(args):
 
 
 def verify_due(job, status):
+    """Due when the last good verification is old enough, or the last one failed."""
     every = job.get("verify_every_days", 0)
     if not every:
         return False
+    if status.get("last_verify_result", "ok") != "ok":
+        return True
     return time.time() - status.get("last_verify", 0) >= every * 86400 - 3600
 
 
 def verify(job, status):
     """With a decryption key on this host: duplicity verify (every file of the latest
     backup decrypted, restored in memory and checked against its recorded hash, its
-    metadata compared with the live file). Without: the chain's objects are listed
-    and checked complete (every volume of every set present)."""
+    metadata compared with the live file). Without: duplicity's collection status - a
+    primary chain whose sets all have their manifests, and no orphaned or incomplete
+    set (it does not prove every volume is readable; drills do)."""
     started = time.time()
     key_here = subprocess.run(["gpg", "--batch", "--list-secret-keys", job["encrypt_key"]],
                               env=duplicity_env(job), capture_output=True, check=False).returncode == 0
@@ -394,7 +433,11 @@ def verify(job, status):
         else:
             result = {"last_verify_result": "ok", "last_verify_mode": "chain",
                       "last_verify_detail": f"primary chain of {chain.group(1)} sets complete"}
-    result.update(last_verify=int(started), last_verify_iso=iso(started))
+    # last_verify is the time of the last good verification: a failed one is tried
+    # again at the next run.
+    result.update(last_verify_attempt=int(started), last_verify_attempt_iso=iso(started))
+    if result["last_verify_result"] == "ok":
+        result.update(last_verify=int(started), last_verify_iso=iso(started))
     status.update(result)
     write_status(job["name"], status)
     log(f"verify: {result['last_verify_result']}: {result['last_verify_detail']}")
@@ -404,8 +447,8 @@ def verify(job, status):
 
 def cmd_verify(args):
     job = load_job(args.job)
-    status = read_status(job["name"])
-    verify(job, status)
+    with job_lock(job):
+        verify(job, read_status(job["name"]))
 
 
 def cmd_status(args):
@@ -433,10 +476,27 @@ def cmd_restore(args):
     """Restore the whole job into a directory (paths keep their absolute layout under
     it), then compare what was restored with the backup, data included."""
     job = load_job(args.job)
+    with job_lock(job):
+        restore(job, args)
+
+
+def rerooted_selection(job, target):
+    """The job's selection moved under target: what a restore put there, and only
+    that, is compared (a restore in place or over other files compares no stranger)."""
+    root = str(target).rstrip("/")
+    opts = []
+    for pattern in job.get("excludes", []):
+        opts += ["--exclude", root + pattern if pattern.startswith("/") else pattern]
+    for path in job["paths"] + ([job["dump_dir"]] if has_databases(job) else []):
+        opts += ["--include", root + path]
+    return opts + ["--exclude", "**"]
+
+
+def restore(job, args):
     target = Path(args.target)
     if target.exists() and any(target.iterdir()) and not args.force:
         raise JobError(f"{target} is not empty (--force restores over it)")
-    env = duplicity_env(job, gnupg_home=args.gnupg_home)
+    env = duplicity_env(job, gnupg_home=args.gnupg_home, passphrase=read_passphrase(args))
     signed = trust_signer(job, env["GNUPGHOME"])
     time_opts = ["--time", args.time] if args.time else []
     archive = ["--archive-dir", args.archive_dir] if args.archive_dir else []
@@ -445,8 +505,8 @@ def cmd_restore(args):
     duplicity(job, ["restore"] + base + time_opts + (["--force"] if args.force else []) + [job["url"], str(target)],
               env=env)
     restored = time.time()
-    code, output = duplicity(job, ["verify", "--compare-data"] + base + time_opts + [job["url"], str(target)],
-                             env=env, check=False)
+    code, output = duplicity(job, ["verify", "--compare-data"] + base + time_opts + rerooted_selection(job, target)
+                             + [job["url"], str(target)], env=env, check=False)
     match = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found", output)
     report = {"job": job["name"], "target": str(target), "restore_s": round(restored - started, 1),
               "verify_s": round(time.time() - restored, 1),
@@ -457,11 +517,24 @@ def cmd_restore(args):
         raise JobError(f"the restored tree differs from the backup: {last_lines(output)}")
 
 
+def read_passphrase(args):
+    """The decryption key's passphrase from standard input (--passphrase-stdin): never
+    on a command line or in an environment another command line shows."""
+    if not args.passphrase_stdin:
+        return None
+    return sys.stdin.readline().rstrip("\n")
+
+
 def cmd_rebuild_cache(args):
     """Copy the job's metadata from Swift into the host's cache, decrypting it with the
     key in --gnupg-home (brought for this run by the backup_restore role)."""
     job = load_job(args.job)
-    env = duplicity_env(job, gnupg_home=args.gnupg_home)
+    with job_lock(job):
+        rebuild_cache(job, args)
+
+
+def rebuild_cache(job, args):
+    env = duplicity_env(job, gnupg_home=args.gnupg_home, passphrase=read_passphrase(args))
     duplicity(job, ["list-current-files"] + common_options(job) + trust_signer(job, env["GNUPGHOME"]) + [job["url"]],
               env=env, echo=False)
     start, incrementals = local_chain(job)
@@ -484,6 +557,9 @@ def cmd_load_dumps(args):
         if proc.returncode != 0:
             raise JobError(f"loading {dump.name} failed: {last_lines(proc.stderr.decode(errors='replace'))}")
         loaded.append(dump.name)
+    if (directory / "mariabackup").is_dir():
+        raise JobError(f"{directory}/mariabackup is a physical copy: it is restored by copy-back with the server "
+                       "stopped (README of the backup role), not loaded")
     pg_dumps = sorted(directory.glob("postgresql-*.sql"))
     for dump in sorted(pg_dumps, key=lambda p: p.name != "postgresql-globals.sql"):
         with open(dump, "rb") as source:
@@ -495,11 +571,15 @@ def cmd_load_dumps(args):
         if proc.returncode != 0:
             raise JobError(f"loading {dump.name} failed: {last_lines(proc.stderr.decode(errors='replace'))}")
         loaded.append(dump.name)
+    if not loaded:
+        raise JobError(f"no database dump under {directory}")
     print("RESULT " + json.dumps({"loaded": loaded}))
 
 
 def cmd_duplicity(args):
     job = load_job(args.job)
+    if not args.args or args.args[0] not in READ_ONLY_COMMANDS:
+        raise JobError(f"only {', '.join(READ_ONLY_COMMANDS)} (backups: run; restores: the backup_restore role)")
     code, _output = duplicity(job, args.args[:1] + common_options(job) + args.args[1:] + [job["url"]], check=False)
     sys.exit(code)
 
@@ -524,10 +604,12 @@ def main(argv=None):
     rest.add_argument("--force", action="store_true", help="restore over existing files")
     rest.add_argument("--gnupg-home", help="the keyring holding the decryption key")
     rest.add_argument("--archive-dir", help="a scratch archive directory (drills keep the job's cache untouched)")
+    rest.add_argument("--passphrase-stdin", action="store_true", help="read the key's passphrase from stdin")
     rest.set_defaults(func=cmd_restore)
     cache = sub.add_parser("rebuild-cache", help="rebuild the job's local metadata cache from Swift (needs the key)")
     cache.add_argument("job")
     cache.add_argument("--gnupg-home", required=True, help="the keyring holding the decryption key")
+    cache.add_argument("--passphrase-stdin", action="store_true", help="read the key's passphrase from stdin")
     cache.set_defaults(func=cmd_rebuild_cache)
     load = sub.add_parser("load-dumps", help="load the database dumps restored under ROOT")
     load.add_argument("job")
@@ -538,6 +620,7 @@ def main(argv=None):
     dup.add_argument("args", nargs=argparse.REMAINDER)
     dup.set_defaults(func=cmd_duplicity)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, stopped)
     try:
         args.func(args)
     except JobError as err:

@@ -70,6 +70,14 @@ def test_incrementals_of_an_older_chain_do_not_count(job):
     assert runner.backup_kind(job, force_full=False)[0] == "incremental"
 
 
+def test_new_keys_start_a_new_chain(job):
+    manifests(job, f"duplicity-full.{stamp(1)}.manifest")
+    same = {"chain_keys": [job["encrypt_key"], ""]}
+    assert runner.backup_kind(job, False, same)[0] == "incremental"
+    rotated = {"chain_keys": ["0" * 40, ""]}
+    assert runner.backup_kind(job, False, rotated) == ("full", "the encryption or signing key changed")
+
+
 def test_asked_for_full_is_full(job):
     manifests(job, f"duplicity-full.{stamp(1)}.manifest")
     assert runner.backup_kind(job, force_full=True) == ("full", "asked for")
@@ -118,10 +126,35 @@ def test_a_second_run_of_a_job_is_refused_while_one_runs(tmp_path, monkeypatch, 
     monkeypatch.setattr(runner, "STATUS_DIR", tmp_path / "status")
     monkeypatch.setattr(runner, "LOCK_DIR", tmp_path)
     monkeypatch.setattr(runner, "load_job", lambda name: job)
-    with open(tmp_path / "stormclouds-backup-files.lock", "w", encoding="utf-8") as held:
+    with open(tmp_path / "files.lock", "w", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(runner.JobError, match="already running"):
+        with pytest.raises(runner.JobError, match="is busy"):
             runner.cmd_run(type("Args", (), {"job": "files", "full": False})())
+
+
+def test_a_restore_compares_only_what_the_job_holds_under_the_target():
+    job = {"paths": ["/srv/a", "/etc/app"], "excludes": ["/srv/a/cache", "**/*.tmp"], "dump_dir": "/var/backups/x",
+           "mariadb": {"databases": ["shop"]}}
+    assert runner.rerooted_selection(job, "/srv/restore/") == [
+        "--exclude", "/srv/restore/srv/a/cache", "--exclude", "**/*.tmp", "--include", "/srv/restore/srv/a",
+        "--include", "/srv/restore/etc/app", "--include", "/srv/restore/var/backups/x", "--exclude", "**"]
+    # In place: the job's own selection.
+    assert runner.rerooted_selection(job, "/") == runner.selection(job)
+
+
+def test_a_failed_verification_is_due_again_at_the_next_run():
+    job = {"verify_every_days": 7}
+    import time  # pylint: disable=import-outside-toplevel
+    assert not runner.verify_due(job, {"last_verify": time.time() - 3600, "last_verify_result": "ok"})
+    assert runner.verify_due(job, {"last_verify": time.time() - 3600, "last_verify_result": "failed"})
+    assert runner.verify_due(job, {"last_verify": time.time() - 7 * 86400, "last_verify_result": "ok"})
+    assert not runner.verify_due({"verify_every_days": 0}, {})
+
+
+def test_only_read_only_duplicity_commands_pass_through(monkeypatch, job):
+    monkeypatch.setattr(runner, "load_job", lambda name: job)
+    assert runner.main(["duplicity", "files", "restore", "/x"]) == 1
+    assert runner.main(["duplicity", "files"]) == 1
 
 
 def test_job_names_are_checked():
