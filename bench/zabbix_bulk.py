@@ -94,8 +94,10 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     if args.url:
+        args.command_line = f"--url {args.url} "
         measure(args)
         return
+    args.command_line = ""
     try:
         lab_command([LAB, "down", NAME])
         lab_command([LAB, "up", "default", "--name", NAME, "--nodes", "1"], timeout=1800)
@@ -171,7 +173,7 @@ def measure(args):
 
     loop_cold = statistics.median(samples["loop_cold"])
     result = save("zabbix_bulk", f"register {args.hosts} hosts with the bulk module (cold, whole playbook)", "s",
-                  samples["bulk_cold"], f".venv/bin/python bench/zabbix_bulk.py --hosts {args.hosts} --runs {args.runs}",
+                  samples["bulk_cold"], f".venv/bin/python bench/zabbix_bulk.py {args.command_line}--hosts {args.hosts} --runs {args.runs}",
                   baseline={"metric": f"community.zabbix.zabbix_host in a loop over the same {args.hosts} hosts",
                             "samples": [round(s, 3) for s in samples["loop_cold"]], "median": round(loop_cold, 3)},
                   extra={"speedup_cold": round(loop_cold / statistics.median(samples["bulk_cold"]), 1),
