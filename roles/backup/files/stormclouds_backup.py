@@ -123,14 +123,17 @@ def key_options(job):
     return opts
 
 
-def selection(job):
+def selection(job, root="/"):
     """Sources are absolute paths backed up from /: the excludes first (the first
-    matching rule wins), then the paths and the dumps, then nothing else."""
+    matching rule wins), then the paths and the dumps, then nothing else. With another
+    root, the same selection moved under it: what a restore put there, and only that,
+    is compared (a restore in place or over other files compares no stranger)."""
+    prefix = str(root).rstrip("/")
     opts = []
     for pattern in job.get("excludes", []):
-        opts += ["--exclude", pattern]
+        opts += ["--exclude", prefix + pattern if pattern.startswith("/") else pattern]
     for path in job["paths"] + ([job["dump_dir"]] if has_databases(job) else []):
-        opts += ["--include", path]
+        opts += ["--include", prefix + path]
     return opts + ["--exclude", "**"]
 
 
@@ -480,18 +483,6 @@ def cmd_restore(args):
         restore(job, args)
 
 
-def rerooted_selection(job, target):
-    """The job's selection moved under target: what a restore put there, and only
-    that, is compared (a restore in place or over other files compares no stranger)."""
-    root = str(target).rstrip("/")
-    opts = []
-    for pattern in job.get("excludes", []):
-        opts += ["--exclude", root + pattern if pattern.startswith("/") else pattern]
-    for path in job["paths"] + ([job["dump_dir"]] if has_databases(job) else []):
-        opts += ["--include", root + path]
-    return opts + ["--exclude", "**"]
-
-
 def restore(job, args):
     target = Path(args.target)
     if target.exists() and any(target.iterdir()) and not args.force:
@@ -505,7 +496,7 @@ def restore(job, args):
     duplicity(job, ["restore"] + base + time_opts + (["--force"] if args.force else []) + [job["url"], str(target)],
               env=env)
     restored = time.time()
-    code, output = duplicity(job, ["verify", "--compare-data"] + base + time_opts + rerooted_selection(job, target)
+    code, output = duplicity(job, ["verify", "--compare-data"] + base + time_opts + selection(job, target)
                              + [job["url"], str(target)], env=env, check=False)
     match = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found", output)
     report = {"job": job["name"], "target": str(target), "restore_s": round(restored - started, 1),

@@ -135,11 +135,13 @@ def test_a_second_run_of_a_job_is_refused_while_one_runs(tmp_path, monkeypatch, 
 def test_a_restore_compares_only_what_the_job_holds_under_the_target():
     job = {"paths": ["/srv/a", "/etc/app"], "excludes": ["/srv/a/cache", "**/*.tmp"], "dump_dir": "/var/backups/x",
            "mariadb": {"databases": ["shop"]}}
-    assert runner.rerooted_selection(job, "/srv/restore/") == [
+    assert runner.selection(job, "/srv/restore/") == [
         "--exclude", "/srv/restore/srv/a/cache", "--exclude", "**/*.tmp", "--include", "/srv/restore/srv/a",
         "--include", "/srv/restore/etc/app", "--include", "/srv/restore/var/backups/x", "--exclude", "**"]
-    # In place: the job's own selection.
-    assert runner.rerooted_selection(job, "/") == runner.selection(job)
+    # In place: the job's own selection, unchanged.
+    assert runner.selection(job, "/") == [
+        "--exclude", "/srv/a/cache", "--exclude", "**/*.tmp", "--include", "/srv/a", "--include", "/etc/app",
+        "--include", "/var/backups/x", "--exclude", "**"]
 
 
 def test_a_failed_verification_is_due_again_at_the_next_run():
