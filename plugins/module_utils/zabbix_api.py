@@ -51,10 +51,13 @@ class Api(object):
 
     def __init__(self, client):
         self.client = client
+        # Calls made through call(), for the modules' reports (login and version excluded).
+        self.calls = 0
 
     def call(self, method, *args, **kwargs):
         """method is 'host.get' and the like; a list of objects goes as *args (pyzabbix
         sends a JSON array then), one object as **kwargs."""
+        self.calls += 1
         group, name = method.split('.')
         try:
             return getattr(getattr(self.client, group), name)(*args, **kwargs)
