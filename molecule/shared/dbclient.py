@@ -73,10 +73,22 @@ def fresh_table(connect, table):
     conn.close()
 
 
-def insert_rows(connect, table, ids):
-    """Insert the given ids in one transaction (committed when this returns)."""
-    conn = connect()
-    with conn.cursor() as cur:
-        cur.executemany(f"INSERT INTO {table} (id, at) VALUES (%s, %s)", [(i, time.time()) for i in ids])
-    conn.commit()
-    conn.close()
+def insert_rows(connect, table, ids, deadlock_retries=0):
+    """Insert the given ids in one transaction (committed when this returns). Writing
+    to several Galera members at once, a commit may fail certification with a deadlock
+    (1213): the transaction was rolled back whole, so it is safe to run it again, as
+    Galera's documentation asks of multi-master clients. Returns the retries used."""
+    for attempt in range(deadlock_retries + 1):
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {table} (id, at) VALUES (%s, %s)", [(i, time.time()) for i in ids])
+            conn.commit()
+            return attempt
+        except Exception as exc:  # pylint: disable=broad-except
+            if attempt == deadlock_retries or not exc.args or exc.args[0] != 1213:
+                raise
+            time.sleep(0.2)
+        finally:
+            conn.close()
+    raise AssertionError("unreachable")

@@ -68,6 +68,12 @@ def ids_on(name, table):
     return {int(row[0]) for row in sql(name, f"SELECT id FROM drill.{table}")}
 
 
+def table_is_empty(name, table):
+    """(True, _) once the node has the table and it holds no row; for wait_for."""
+    res = labtest.ssh(name, f"mariadb --batch --skip-column-names -e 'SELECT COUNT(*) FROM drill.{table}'", timeout=15)
+    return res.returncode == 0 and res.stdout.strip() == "0", (res.stdout + res.stderr).strip()
+
+
 def haproxy_server_state(server):
     """The status HAProxy on the VIP holder gives a data node (UP, DOWN, ...)."""
     holder = next(n for n in ("lb1", "lb2")
@@ -221,10 +227,16 @@ def test_multi_writer_spreads_connections_and_one_writer_comes_back():
     try:
         spread = hostnames_through_the_vip()
         assert set(spread) == set(DATA), f"multi-writer (leastconn) reached only {sorted(set(spread))}"
-        # One connection per row: rows written on either node are on both.
+        # One connection per row: rows written on either node are on both. The new
+        # table is waited for on every member first (DDL is applied asynchronously on
+        # the others); a commit that loses certification is retried, as multi-master
+        # clients must, and the retries are reported.
         fresh_table("multi_writer")
-        for row in range(1, 21):
-            dbclient.insert_rows(connect, "multi_writer", [row])
+        for name in DATA:
+            labtest.wait_for(lambda name=name: table_is_empty(name, "multi_writer"), 30, f"the new table on {name}")
+        retries = sum(dbclient.insert_rows(connect, "multi_writer", [row], deadlock_retries=3)
+                      for row in range(1, 21))
+        print(f"multi-writer: 20 rows committed through the VIP, {retries} certification retries")
         for name in DATA:
             assert ids_on(name, "multi_writer") == set(range(1, 21)), name
     finally:
