@@ -114,6 +114,56 @@ def test_secrets_are_readable_by_their_service_only():
         assert password not in listing
 
 
+def check_now(client, itemids):
+    """Zabbix's "Execute now" for items or discovery rules."""
+    for itemid in itemids:
+        client.task.create(type="6", request={"itemid": itemid})
+
+
+def test_the_service_templates_are_imported_and_linked_where_the_services_run():
+    client = api("zbx1")
+    templates = {t["host"]: t for t in client.template.get(
+        filter={"host": ["SCP Backup by Zabbix agent", "SCP Galera by Zabbix agent", "SCP Pacemaker by Zabbix agent"]},
+        output=["host"], selectTriggers="count", selectItems="count", selectDiscoveries="count")}
+    assert len(templates) == 3, templates
+    assert int(templates["SCP Galera by Zabbix agent"]["triggers"]) == 4
+    assert int(templates["SCP Pacemaker by Zabbix agent"]["triggers"]) == 3
+    assert int(templates["SCP Backup by Zabbix agent"]["discoveries"]) == 1
+    linked = {h["host"]: sorted(t["host"] for t in h["parentTemplates"])
+              for h in client.host.get(filter={"host": AGENTS}, output=["host"], selectParentTemplates=["host"])}
+    # Only zbx1 has backup jobs; no node here runs Galera or Pacemaker.
+    assert linked["zbx1"] == ["Linux by Zabbix agent", "SCP Backup by Zabbix agent"], linked
+    assert linked["zbx2"] == ["Linux by Zabbix agent"] and linked["zdb1"] == ["Linux by Zabbix agent"], linked
+
+
+def test_a_stale_and_failed_backup_job_raises_problems():
+    client = api("zbx1")
+    hostid = client.host.get(filter={"host": ["zbx1"]}, output=["hostid"])[0]["hostid"]
+    rule = client.discoveryrule.get(hostids=hostid, filter={"key_": "stormclouds.backup.discovery"}, output=["itemid"])
+    check_now(client, [rule[0]["itemid"]])
+    keys = ["stormclouds.backup.age[nightly]", "stormclouds.backup.failed[nightly]"]
+
+    def discovered():
+        items = client.item.get(hostids=hostid, filter={"key_": keys},
+                                output=["itemid", "key_", "lastvalue", "lastclock", "state", "error"])
+        if len(items) == 2 and not all(i["lastclock"] != "0" for i in items):
+            check_now(client, [i["itemid"] for i in items])
+        return len(items) == 2 and all(i["lastclock"] != "0" for i in items), items
+    items = {i["key_"]: i for i in labtest.wait_for(discovered, 240, "the discovered job's values", interval=10)}
+    age = int(items["stormclouds.backup.age[nightly]"]["lastvalue"])
+    assert 2 * 86400 <= age < 2 * 86400 + 600, items
+    assert items["stormclouds.backup.failed[nightly]"]["lastvalue"] == "1", items
+
+    def problems():
+        found = client.trigger.get(hostids=hostid, filter={"value": "1"}, output=["description"],
+                                   expandDescription=True)
+        names = sorted(t["description"] for t in found if "Backup nightly" in t["description"])
+        return len(names) == 2, names
+    names = labtest.wait_for(problems, 120, "the backup problems", interval=5)
+    print(f"backup problems on zbx1: {names}")
+    assert any("no good run for more than 26h" in n for n in names), names
+
+
 def test_killing_the_active_node_hands_over_to_the_standby_and_data_keeps_arriving():
     nodes = ha_nodes("zbx1")
     active = next(n for n in SERVERS if nodes[n] == "active")

@@ -465,6 +465,17 @@ def _close_ssh_masters(addresses: list) -> None:
                 log(f"warning: the ssh master at {control} for {address} did not exit")
 
 
+def _remove_container(container_id: str) -> None:
+    """podman rm -f, once more after a second when it fails: a container that stops on
+    its own while podman kills it is refused ("container state improper: stopped") and
+    removed without a fuss the next time."""
+    try:
+        podman("rm", "-f", "-t", "2", container_id)
+    except LabError:
+        time.sleep(1)
+        podman("rm", "-f", "-t", "2", container_id)
+
+
 def down(name: str) -> dict:
     """Remove every trace of a lab: containers, networks, firewall rules, processes,
     ssh masters, state. Each step runs even when an earlier one failed."""
@@ -475,7 +486,7 @@ def down(name: str) -> dict:
         gateways = [network.gateway(s) for s in nets.values()]
         containers = _containers_of(name)
         addresses = [a for c in containers for a in _node_addresses(c["Id"])]
-        steps = [(f"node {c['Names'][0]}", lambda c=c: podman("rm", "-f", "-t", "2", c["Id"])) for c in containers]
+        steps = [(f"node {c['Names'][0]}", lambda c=c: _remove_container(c["Id"])) for c in containers]
         steps += [(f"network {n}", lambda n=n: podman("network", "rm", "-f", n)) for n in nets]
         for what, step in steps:
             try:

@@ -1,0 +1,120 @@
+"""What the Zabbix agent reports about the services the collection deploys.
+
+Installed by the zabbix_agent role and run by the agent's user parameters as user
+zabbix; prints one value (a number, or JSON for discovery and master items):
+
+  backup-discovery       the backup jobs that have run on this host (low-level discovery)
+  backup-age JOB         seconds since the job's last good run (its .last_success file)
+  backup-failed JOB      1 when the job's last attempt failed, else 0
+  galera                 wsrep state of the local member (JSON), over MariaDB's socket as
+                         the unix_socket account zabbix
+  pacemaker              cluster health from crm_mon's XML (JSON); zabbix is in haclient
+
+Standard library only: Debian 12's python3."""
+
+import json
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+BACKUP_STATUS = Path('/var/lib/stormclouds-backup/status')
+WSREP = ('wsrep_cluster_size', 'wsrep_cluster_status', 'wsrep_local_state', 'wsrep_ready', 'wsrep_connected')
+
+
+def backup_jobs(status_dir=BACKUP_STATUS):
+    """Jobs with a status file, for discovery."""
+    return [{'{#JOB}': path.stem} for path in sorted(status_dir.glob('*.json'))]
+
+
+def backup_age(job, now=None, status_dir=BACKUP_STATUS):
+    """Seconds since the last good run; the time since the epoch when none was good."""
+    now = time.time() if now is None else now
+    try:
+        last = int((status_dir / ('%s.last_success' % job)).read_text().strip() or 0)
+    except FileNotFoundError:
+        last = 0
+    return int(now - last)
+
+
+def backup_failed(job, status_dir=BACKUP_STATUS):
+    """1 when the last attempt failed (a failure recorded after the last success)."""
+    status = json.loads((status_dir / ('%s.json' % job)).read_text())
+    return 1 if (status.get('last_failure') or 0) > (status.get('last_success') or 0) else 0
+
+
+def parse_wsrep(output):
+    """`SHOW GLOBAL STATUS` batch output -> the JSON master item's fields."""
+    seen = dict(line.split('\t', 1) for line in output.splitlines() if '\t' in line)
+    if 'wsrep_cluster_status' not in seen:
+        raise ValueError('MariaDB runs without Galera (no wsrep status)')
+    return {
+        'cluster_size': int(seen.get('wsrep_cluster_size', 0)),
+        'cluster_status': seen.get('wsrep_cluster_status', ''),
+        # 4 Synced, 2 Donor/Desynced, 1 Joining, 3 Joined.
+        'local_state': int(seen.get('wsrep_local_state', 0)),
+        'ready': 1 if seen.get('wsrep_ready') == 'ON' else 0,
+        'connected': 1 if seen.get('wsrep_connected') == 'ON' else 0,
+    }
+
+
+def galera():
+    query = "SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ', '.join("'%s'" % v for v in WSREP)
+    out = subprocess.run(['mariadb', '--batch', '--skip-column-names', '--connect-timeout=3', '-e', query],
+                         capture_output=True, text=True, timeout=10, check=False)
+    if out.returncode != 0:
+        raise RuntimeError('mariadb: %s' % out.stderr.strip())
+    return parse_wsrep(out.stdout)
+
+
+def parse_crm_mon(xml_text):
+    """crm_mon --output-as=xml -> the JSON master item's fields."""
+    root = ET.fromstring(xml_text)
+    summary = root.find('summary')
+    quorum = summary.find('current_dc') if summary is not None else None
+    nodes = root.findall('nodes/node')
+    resources = root.iter('resource')
+    failed = [r for r in resources if r.get('failed') == 'true']
+    return {
+        'quorum': 1 if quorum is not None and quorum.get('with_quorum') == 'true' else 0,
+        'nodes_configured': len(nodes),
+        'nodes_online': sum(1 for n in nodes if n.get('online') == 'true'),
+        'nodes_standby': sum(1 for n in nodes if n.get('standby') == 'true'),
+        'resources_failed': len(failed),
+        'failed_actions': len(root.findall('failures/failure')),
+    }
+
+
+def pacemaker():
+    out = subprocess.run(['crm_mon', '--one-shot', '--inactive', '--output-as=xml'],
+                         capture_output=True, text=True, timeout=20, check=False)
+    if not out.stdout.strip():
+        raise RuntimeError('crm_mon: %s' % out.stderr.strip())
+    return parse_crm_mon(out.stdout)
+
+
+def main(argv):
+    command, args = argv[0], argv[1:]
+    if command == 'backup-discovery':
+        value = json.dumps(backup_jobs())
+    elif command == 'backup-age':
+        value = backup_age(args[0])
+    elif command == 'backup-failed':
+        value = backup_failed(args[0])
+    elif command == 'galera':
+        value = json.dumps(galera())
+    elif command == 'pacemaker':
+        value = json.dumps(pacemaker())
+    else:
+        raise SystemExit('unknown probe %r' % command)
+    print(value)
+
+
+if __name__ == '__main__':
+    try:
+        main(sys.argv[1:])
+    except (OSError, ValueError, RuntimeError, IndexError, subprocess.SubprocessError, ET.ParseError) as err:
+        # The agent shows this as the item's "not supported" reason.
+        print('ZBX_NOTSUPPORTED: %s' % err)
+        sys.exit(1)
