@@ -10,6 +10,9 @@ zabbix; prints one value (a number, or JSON for discovery and master items):
                          the unix_socket account zabbix
   pacemaker              cluster health from crm_mon's XML (JSON); zabbix is in haclient
 
+A service that does not answer is reported as down (JSON that trips the templates'
+triggers, with the error), not as an unsupported item, whose triggers never fire.
+
 Standard library only: Debian 12's python3."""
 
 import json
@@ -29,8 +32,12 @@ def backup_jobs(status_dir=BACKUP_STATUS):
 
 
 def backup_age(job, now=None, status_dir=BACKUP_STATUS):
-    """Seconds since the last good run; the time since the epoch when none was good."""
+    """Seconds since the last good run; the time since the epoch when none was good.
+    A job without a status file (purged) is an error: its item turns unsupported
+    rather than a problem for as long as Zabbix keeps the discovered item."""
     now = time.time() if now is None else now
+    if not (status_dir / ('%s.json' % job)).exists():
+        raise ValueError('no backup job %r on this host' % job)
     try:
         last = int((status_dir / ('%s.last_success' % job)).read_text().strip() or 0)
     except FileNotFoundError:
@@ -59,10 +66,15 @@ def parse_wsrep(output):
     }
 
 
+GALERA_DOWN = {'cluster_size': 0, 'cluster_status': 'unreachable', 'local_state': 0, 'ready': 0, 'connected': 0}
+PACEMAKER_DOWN = {'quorum': 0, 'nodes_configured': 0, 'nodes_online': 0, 'nodes_standby': 0, 'resources_failed': 0,
+                  'failed_actions': 0}
+
+
 def galera():
     query = "SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ', '.join("'%s'" % v for v in WSREP)
     out = subprocess.run(['mariadb', '--batch', '--skip-column-names', '--connect-timeout=3', '-e', query],
-                         capture_output=True, text=True, timeout=10, check=False)
+                         capture_output=True, text=True, timeout=7, check=False)
     if out.returncode != 0:
         raise RuntimeError('mariadb: %s' % out.stderr.strip())
     return parse_wsrep(out.stdout)
@@ -88,10 +100,18 @@ def parse_crm_mon(xml_text):
 
 def pacemaker():
     out = subprocess.run(['crm_mon', '--one-shot', '--inactive', '--output-as=xml'],
-                         capture_output=True, text=True, timeout=20, check=False)
+                         capture_output=True, text=True, timeout=7, check=False)
     if not out.stdout.strip():
         raise RuntimeError('crm_mon: %s' % out.stderr.strip())
     return parse_crm_mon(out.stdout)
+
+
+def down_or(probe, down):
+    """The probe's fields, or the service's "down" fields with the error."""
+    try:
+        return probe()
+    except (OSError, RuntimeError, subprocess.SubprocessError, ET.ParseError) as err:
+        return dict(down, error=str(err))
 
 
 def main(argv):
@@ -103,9 +123,9 @@ def main(argv):
     elif command == 'backup-failed':
         value = backup_failed(args[0])
     elif command == 'galera':
-        value = json.dumps(galera())
+        value = json.dumps(down_or(galera, GALERA_DOWN))
     elif command == 'pacemaker':
-        value = json.dumps(pacemaker())
+        value = json.dumps(down_or(pacemaker, PACEMAKER_DOWN))
     else:
         raise SystemExit('unknown probe %r' % command)
     print(value)

@@ -70,3 +70,16 @@ def test_backup_jobs_are_discovered_with_their_age_and_failure(tmp_path):
     assert probe.backup_age("db", now=4600, status_dir=tmp_path) == 4600
     assert probe.backup_failed("files", status_dir=tmp_path) == 0
     assert probe.backup_failed("db", status_dir=tmp_path) == 1
+
+
+def test_a_purged_job_is_an_error_not_an_ancient_success(tmp_path):
+    with pytest.raises(ValueError, match="no backup job 'gone'"):
+        probe.backup_age("gone", now=4600, status_dir=tmp_path)
+
+
+def test_a_silent_service_reads_as_down_so_the_triggers_fire():
+    def refused():
+        raise RuntimeError("mariadb: Can't connect to local server through socket")
+    down = probe.down_or(refused, probe.GALERA_DOWN)
+    assert down["ready"] == 0 and down["cluster_status"] == "unreachable" and "Can't connect" in down["error"]
+    assert probe.down_or(lambda: {"quorum": 1}, probe.PACEMAKER_DOWN) == {"quorum": 1}
