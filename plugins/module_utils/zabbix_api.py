@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import hashlib
+import re
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -119,3 +121,32 @@ def ids_by_name(api, method, field, names, id_field):
         return {}
     found = api.call(method, output=[id_field, field], filter={field: sorted(set(names))})
     return dict((obj[field], obj[id_field]) for obj in found)
+
+
+def name_errors(kind, names, pattern=r'^[0-9A-Za-z. _-]+$'):
+    """Malformed and repeated names of a declared list, each named with its kind."""
+    errors, seen = [], set()
+    for name in names:
+        if not name or not re.match(pattern, name):
+            errors.append('%s %r: a name of letters, digits, dots, spaces, "_" and "-"' % (kind, name))
+        if name in seen:
+            errors.append('%s %r is listed twice' % (kind, name))
+        seen.add(name)
+    return errors
+
+
+def psk_errors(kind, name, identity, psk):
+    """What is wrong with a declared PSK (Zabbix: 32 to 512 hex digits, an even number,
+    always with an identity)."""
+    errors = []
+    if bool(psk) != bool(identity):
+        errors.append('%s %r: tls_psk and tls_psk_identity go together' % (kind, name))
+    if psk and not (re.match(r'^[0-9A-Fa-f]{32,512}$', psk) and len(psk) % 2 == 0):
+        errors.append('%s %r: tls_psk must be 32 to 512 hex digits, an even number (it has %d characters)'
+                      % (kind, name, len(psk)))
+    return errors
+
+
+def psk_digest(identity, psk):
+    """What the modules keep of a PSK to notice a change (Zabbix never returns one)."""
+    return hashlib.sha256(('%s:%s' % (identity, psk)).encode()).hexdigest()

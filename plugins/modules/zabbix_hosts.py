@@ -207,14 +207,12 @@ api_calls:
   type: int
 """
 
-import hashlib
 import ipaddress
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.zabbix_api import (
-    ZABBIX_MUTUALLY_EXCLUSIVE, ZABBIX_REQUIRED_ONE_OF, ZABBIX_REQUIRED_TOGETHER, ids_by_name, zabbix_api,
-    zabbix_argument_spec)
+    ZABBIX_MUTUALLY_EXCLUSIVE, ZABBIX_REQUIRED_ONE_OF, ZABBIX_REQUIRED_TOGETHER, ids_by_name, name_errors,
+    psk_digest, psk_errors, zabbix_api, zabbix_argument_spec)
 
 PSK_MACRO = '{$SC_PSK_SHA256}'
 INTERFACE_TYPES = {'agent': '1', 'snmp': '2', 'ipmi': '3', 'jmx': '4'}
@@ -225,32 +223,21 @@ TLS_PSK = 2
 
 def input_errors(hosts, state):
     """Every problem of the declared list, each naming its host (empty: none)."""
-    errors = []
-    seen = set()
+    errors = name_errors('host', [entry['host'] for entry in hosts])
+    if state == 'absent':
+        return errors
     for entry in hosts:
         name = entry['host']
-        if not name or not re.match(r'^[0-9A-Za-z. _-]+$', name):
-            errors.append('host %r: a technical name of letters, digits, dots, spaces, "_" and "-"' % name)
-        if name in seen:
-            errors.append('host %r is listed twice' % name)
-        seen.add(name)
-        if state == 'absent':
-            continue
         if not entry['groups']:
             errors.append('host %r needs at least one group' % name)
-        if bool(entry['tls_psk']) != bool(entry['tls_psk_identity']):
-            errors.append('host %r: tls_psk and tls_psk_identity go together' % name)
-        psk = entry['tls_psk'] or ''
-        if psk and not (re.match(r'^[0-9A-Fa-f]{32,512}$', psk) and len(psk) % 2 == 0):
-            errors.append('host %r: tls_psk must be 32 to 512 hex digits, an even number (it has %d characters)'
-                          % (name, len(psk)))
-        if entry['tls_accept'] and 'psk' in entry['tls_accept'] and not psk:
+        errors += psk_errors('host', name, entry['tls_psk_identity'], entry['tls_psk'])
+        if entry['tls_accept'] and 'psk' in entry['tls_accept'] and not entry['tls_psk']:
             errors.append('host %r: tls_accept psk needs tls_psk' % name)
     return errors
 
 
-def psk_digest(entry):
-    return hashlib.sha256(('%s:%s' % (entry['tls_psk_identity'], entry['tls_psk'])).encode()).hexdigest()
+def entry_digest(entry):
+    return psk_digest(entry['tls_psk_identity'], entry['tls_psk'])
 
 
 def desired_interfaces(entry):
@@ -293,7 +280,7 @@ def desired_host(entry, group_ids, template_ids, proxy_ids):
         'tls_connect': str(TLS_PSK if psk else TLS_NONE),
         'tls_accept': str(sum(TLS_PSK if a == 'psk' else TLS_NONE for a in set(accept))),
     }
-    return obj, (psk_digest(entry) if psk else '')
+    return obj, (entry_digest(entry) if psk else '')
 
 
 def current_digest(current):

@@ -134,13 +134,12 @@ proxyids:
   type: dict
 """
 
-import hashlib
 import ipaddress
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stormclouds.platform.plugins.module_utils.zabbix_api import (
-    ZABBIX_MUTUALLY_EXCLUSIVE, ZABBIX_REQUIRED_ONE_OF, ZABBIX_REQUIRED_TOGETHER, zabbix_api, zabbix_argument_spec)
+    ZABBIX_MUTUALLY_EXCLUSIVE, ZABBIX_REQUIRED_ONE_OF, ZABBIX_REQUIRED_TOGETHER, name_errors, psk_digest, psk_errors,
+    zabbix_api, zabbix_argument_spec)
 
 STATUS = {'active': '5', 'passive': '6'}
 TLS_NONE = '1'
@@ -150,17 +149,11 @@ DIGEST_PREFIX = 'psk-sha256:'
 
 def input_errors(proxies, state):
     """Every problem of the declared list, each naming its proxy (empty: none)."""
-    errors = []
-    seen = set()
+    errors = name_errors('proxy', [entry['name'] for entry in proxies], r'^[0-9A-Za-z. _-]{1,128}$')
+    if state == 'absent':
+        return errors
     for entry in proxies:
         name = entry['name']
-        if not name or not re.match(r'^[0-9A-Za-z. _-]{1,128}$', name):
-            errors.append('proxy %r: a name of letters, digits, dots, spaces, "_" and "-"' % name)
-        if name in seen:
-            errors.append('proxy %r is listed twice' % name)
-        seen.add(name)
-        if state == 'absent':
-            continue
         if entry['mode'] == 'passive' and not entry['address']:
             errors.append('proxy %r: a passive proxy needs the address the server connects to' % name)
         if entry['mode'] == 'active' and entry['address']:
@@ -169,19 +162,10 @@ def input_errors(proxies, state):
             errors.append('proxy %r: allowed_addresses is for active proxies' % name)
         if not 1 <= entry['port'] <= 65535:
             errors.append('proxy %r: port %s is not a TCP port' % (name, entry['port']))
-        if bool(entry['tls_psk']) != bool(entry['tls_psk_identity']):
-            errors.append('proxy %r: tls_psk and tls_psk_identity go together' % name)
-        psk = entry['tls_psk'] or ''
-        if psk and not (re.match(r'^[0-9A-Fa-f]{32,512}$', psk) and len(psk) % 2 == 0):
-            errors.append('proxy %r: tls_psk must be 32 to 512 hex digits, an even number (it has %d characters)'
-                          % (name, len(psk)))
+        errors += psk_errors('proxy', name, entry['tls_psk_identity'], entry['tls_psk'])
         if DIGEST_PREFIX in (entry['description'] or ''):
             errors.append('proxy %r: the description may not contain %r (the module keeps it there)' % (name, DIGEST_PREFIX))
     return errors
-
-
-def psk_digest(entry):
-    return hashlib.sha256(('%s:%s' % (entry['tls_psk_identity'], entry['tls_psk'])).encode()).hexdigest()
 
 
 def split_description(text):
@@ -194,7 +178,7 @@ def split_description(text):
 
 def desired_proxy(entry):
     """The API object of a declared proxy (without proxyid or PSK), and its PSK digest."""
-    digest = psk_digest(entry) if entry['tls_psk'] else ''
+    digest = psk_digest(entry['tls_psk_identity'], entry['tls_psk']) if entry['tls_psk'] else ''
     description = entry['description'] or ''
     if digest:
         description = (description + '\n' if description else '') + DIGEST_PREFIX + digest

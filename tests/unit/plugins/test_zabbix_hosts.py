@@ -88,7 +88,7 @@ def test_a_changed_psk_is_noticed_through_its_digest_only():
     _c, updates, macros, diffs, _u = plan([rotated], {"db1": current})
     (update,) = updates
     assert update["tls_psk"] == "b" * 64 and update["tls_psk_identity"] == "db1"
-    assert macros == [("10501", "db1", zh.psk_digest(rotated), "77")]
+    assert macros == [("10501", "db1", zh.entry_digest(rotated), "77")]
     assert PSK not in repr(diffs) and "b" * 64 not in repr(diffs)  # no key in the diff
 
 
@@ -96,7 +96,7 @@ def test_a_host_without_the_digest_macro_gets_its_psk_again():
     declared = entry(tls_psk_identity="db1", tls_psk=PSK)
     obj, _digest = zh.desired_host(declared, GROUPS, TEMPLATES, PROXIES)
     _c, updates, macros, _d, _u = plan([declared], {"db1": as_zabbix_returns(obj)})
-    assert updates and macros == [("10501", "db1", zh.psk_digest(declared), None)]
+    assert updates and macros == [("10501", "db1", zh.entry_digest(declared), None)]
 
 
 def test_turning_encryption_off_drops_the_digest():
@@ -131,12 +131,13 @@ def test_input_errors_name_their_host():
         entry(host="f", tls_accept=["psk"]),
         entry(host="g", tls_psk="a" * 33, tls_psk_identity="g"),
     ], "present")
+    # The names first (the whole list), then each host's own problems.
     assert errors == [
+        "host 'c' is listed twice",
+        "host 'd/e': a name of letters, digits, dots, spaces, \"_\" and \"-\"",
         "host 'a' needs at least one group",
         "host 'b': tls_psk must be 32 to 512 hex digits, an even number (it has 3 characters)",
         "host 'c': tls_psk and tls_psk_identity go together",
-        "host 'c' is listed twice",
-        "host 'd/e': a technical name of letters, digits, dots, spaces, \"_\" and \"-\"",
         "host 'f': tls_accept psk needs tls_psk",
         "host 'g': tls_psk must be 32 to 512 hex digits, an even number (it has 33 characters)",
     ]
