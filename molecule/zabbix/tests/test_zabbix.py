@@ -123,9 +123,11 @@ def check_now(client, itemids):
 def test_the_service_templates_are_imported_and_linked_where_the_services_run():
     client = api("zbx1")
     templates = {t["host"]: t for t in client.template.get(
-        filter={"host": ["SCP Backup by Zabbix agent", "SCP Galera by Zabbix agent", "SCP Pacemaker by Zabbix agent"]},
+        filter={"host": ["SCP Backup by Zabbix agent", "SCP Galera by Zabbix agent", "SCP HAProxy by Zabbix agent",
+                         "SCP Pacemaker by Zabbix agent"]},
         output=["host"], selectTriggers="count", selectItems="count", selectDiscoveries="count")}
-    assert len(templates) == 3, templates
+    assert len(templates) == 4, templates
+    assert int(templates["SCP HAProxy by Zabbix agent"]["discoveries"]) == 1
     assert int(templates["SCP Galera by Zabbix agent"]["triggers"]) == 5
     assert int(templates["SCP Pacemaker by Zabbix agent"]["triggers"]) == 4
     assert int(templates["SCP Backup by Zabbix agent"]["discoveries"]) == 1

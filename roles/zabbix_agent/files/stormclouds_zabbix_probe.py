@@ -9,6 +9,9 @@ zabbix; prints one value (a number, or JSON for discovery and master items):
   galera                 wsrep state of the local member (JSON), over MariaDB's socket as
                          the unix_socket account zabbix
   pacemaker              cluster health from crm_mon's XML (JSON); zabbix is in haclient
+  haproxy                servers in service per backend (JSON), from HAProxy's read-only
+                         statistics socket; zabbix is in haproxy-monitor
+  haproxy-discovery      the backends with servers (low-level discovery)
 
 A service that does not answer is reported as down (JSON that trips the templates'
 triggers, with the error), not as an unsupported item, whose triggers never fire.
@@ -16,6 +19,7 @@ triggers, with the error), not as an unsupported item, whose triggers never fire
 Standard library only: Debian 12's python3."""
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -66,7 +70,49 @@ def parse_wsrep(output):
     }
 
 
+HAPROXY_SOCKET = '/run/haproxy/monitor.sock'
+
+
+def parse_haproxy_stat(csv_text):
+    """`show stat` CSV -> per backend with servers: its status and how many of its
+    servers (active and backup) are in service."""
+    lines = csv_text.strip().splitlines()
+    if not lines or not lines[0].startswith('# '):
+        raise ValueError('not HAProxy statistics: %r' % csv_text[:80])
+    header = lines[0][2:].split(',')
+    rows = [dict(zip(header, line.split(','))) for line in lines[1:] if line]
+    backends = {}
+    for row in rows:
+        if row.get('svname') == 'BACKEND':
+            backends.setdefault(row['pxname'], {'status': row.get('status', ''), 'servers': 0, 'servers_up': 0})
+            backends[row['pxname']]['status'] = row.get('status', '')
+    for row in rows:
+        if row.get('type') != '2':
+            continue
+        backend = backends.setdefault(row['pxname'], {'status': '', 'servers': 0, 'servers_up': 0})
+        backend['servers'] += 1
+        # "UP", "UP 1/3" (going down), "no check": in service; DOWN, MAINT, DRAIN: not.
+        if row.get('status', '').startswith(('UP', 'no check')):
+            backend['servers_up'] += 1
+    return {'ok': 1, 'backends': dict((name, b) for name, b in backends.items() if b['servers'])}
+
+
+def haproxy(path=HAPROXY_SOCKET):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5)
+        conn.connect(path)
+        conn.sendall(b'show stat\n')
+        chunks = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return parse_haproxy_stat(b''.join(chunks).decode())
+
+
 GALERA_DOWN = {'cluster_size': 0, 'cluster_status': 'unreachable', 'local_state': 0, 'ready': 0, 'connected': 0}
+HAPROXY_DOWN = {'ok': 0, 'backends': {}}
 PACEMAKER_DOWN = {'quorum': 0, 'nodes_configured': 0, 'nodes_online': 0, 'nodes_standby': 0, 'resources_failed': 0,
                   'failed_actions': 0}
 
@@ -110,7 +156,7 @@ def down_or(probe, down):
     """The probe's fields, or the service's "down" fields with the error."""
     try:
         return probe()
-    except (OSError, RuntimeError, subprocess.SubprocessError, ET.ParseError) as err:
+    except (OSError, ValueError, RuntimeError, subprocess.SubprocessError, ET.ParseError) as err:
         return dict(down, error=str(err))
 
 
@@ -126,6 +172,10 @@ def main(argv):
         value = json.dumps(down_or(galera, GALERA_DOWN))
     elif command == 'pacemaker':
         value = json.dumps(down_or(pacemaker, PACEMAKER_DOWN))
+    elif command == 'haproxy':
+        value = json.dumps(down_or(haproxy, HAPROXY_DOWN))
+    elif command == 'haproxy-discovery':
+        value = json.dumps([{'{#BACKEND}': name} for name in sorted(haproxy()['backends'])])
     else:
         raise SystemExit('unknown probe %r' % command)
     print(value)

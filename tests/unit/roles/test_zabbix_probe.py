@@ -83,3 +83,34 @@ def test_a_silent_service_reads_as_down_so_the_triggers_fire():
     down = probe.down_or(refused, probe.GALERA_DOWN)
     assert down["ready"] == 0 and down["cluster_status"] == "unreachable" and "Can't connect" in down["error"]
     assert probe.down_or(lambda: {"quorum": 1}, probe.PACEMAKER_DOWN) == {"quorum": 1}
+
+
+# `show stat` of the haproxy role's configuration (HAProxy 2.6), cut after the 33rd
+# column: the Galera listener with the writer up and the backup node down, and the
+# stats page (no servers).
+HEADER = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,"
+          "weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type")
+
+
+def stat_row(pxname, svname, status, kind):
+    return f"{pxname},{svname},0,0,0,1,,5,0,0,,0,,0,0,0,0,{status},1,1,0,0,0,10,0,,1,2,1,,5,,{kind}"
+
+
+SHOW_STAT = "\n".join([
+    HEADER,
+    stat_row("galera", "FRONTEND", "OPEN", "0"),
+    stat_row("galera", "db1", "UP", "2"),
+    stat_row("galera", "db2", "DOWN", "2"),
+    stat_row("galera", "BACKEND", "UP", "1"),
+    stat_row("stats", "FRONTEND", "OPEN", "0"),
+    stat_row("stats", "BACKEND", "UP", "1"),
+]) + "\n\n"
+
+
+def test_haproxy_statistics_count_the_servers_in_service_per_backend():
+    assert probe.parse_haproxy_stat(SHOW_STAT) == {
+        "ok": 1, "backends": {"galera": {"status": "UP", "servers": 2, "servers_up": 1}}}
+    going_down = SHOW_STAT.replace("galera,db1,0,0,0,1,,5,0,0,,0,,0,0,0,0,UP,", "galera,db1,0,0,0,1,,5,0,0,,0,,0,0,0,0,UP 1/3,")
+    assert probe.parse_haproxy_stat(going_down)["backends"]["galera"]["servers_up"] == 1
+    with pytest.raises(ValueError, match="not HAProxy statistics"):
+        probe.parse_haproxy_stat("Unknown command\n")
