@@ -16,6 +16,7 @@ as standby. Writes bench/results/zabbix_failover.json (takeover times with the 1
 delay; the 1 m delay's as the baseline)."""
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -37,7 +38,9 @@ def inventory_file():
     return Path(f"/var/lib/stormclouds-lab/labs/{NAME}/inventory.yml")
 
 
+@functools.lru_cache(maxsize=None)
 def address(node):
+    """The node's address from the lab's inventory (read once: it is polled in loops)."""
     import yaml  # pylint: disable=import-outside-toplevel
 
     data = yaml.safe_load(inventory_file().read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 frontend on both, a proxy, agents everywhere. Checked through the real API (pyzabbix)
 and the real agent protocol; the failover test kills the active node hard."""
 
+import functools
 import os
 import socket
 import struct
@@ -20,7 +21,9 @@ SECRETS = "/etc/zabbix/stormclouds-secrets"
 STATUS = {"0": "standby", "1": "stopped", "2": "unavailable", "3": "active"}
 
 
+@functools.lru_cache(maxsize=None)
 def admin_password():
+    """Read once: the polling loops log in many times, the password never changes."""
     res = labtest.ssh("zbx1", f"cat {SECRETS}/admin.password")
     if res.returncode != 0:
         res = labtest.ssh("zbx2", f"cat {SECRETS}/admin.password")
