@@ -116,6 +116,24 @@ def test_status_reports_every_node_running(up):
     assert {n["name"]: n["systemd"] for n in status["nodes"]} == {"node1": "running", "node2": "running"}
 
 
+def test_a_shared_volume_is_one_directory_for_its_nodes_and_goes_with_the_lab(tmp_path):
+    # The container lab's stand-in for a shared disk: what one node writes, the other
+    # reads; a node without the volume has no such directory; down removes it.
+    name = "t-lab-vol"
+    layout = tmp_path / "shared.json"
+    layout.write_text(json.dumps({"nodes": [{"name": "a", "volumes": ["data"]}, {"name": "b", "volumes": ["data"]},
+                                            {"name": "c"}]}))
+    lab("down", name)
+    try:
+        lab("up", "--name", name, "--layout-file", str(layout))
+        assert on("a", "sh", "-c", "echo from-a > /srv/lab-volumes/data/probe", name=name).returncode == 0
+        assert on("b", "cat", "/srv/lab-volumes/data/probe", name=name).stdout.strip() == "from-a"
+        assert on("c", "test", "-e", "/srv/lab-volumes/data", name=name).returncode != 0
+    finally:
+        result = lab("down", name)
+    assert f"volume {name}-vol-data" in result.stdout
+
+
 def test_down_leaves_nothing_behind(up):
     # OTHER ("t-lab-other") starts with NAME ("t-lab-"): down goes by label, not by
     # name prefix, so it must leave OTHER whole.

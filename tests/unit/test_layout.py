@@ -56,6 +56,8 @@ def test_unknown_layout_lists_the_known_ones():
         ({"nodes": [{"name": "a"}], "size": 3}, "unknown field\\(s\\) size"),
         ({"nodes": [{"name": "a", "groups": "db"}]}, "node a: groups must be a list of strings"),
         ({"networks": [], "nodes": [{"name": "a"}]}, "networks must not be empty"),
+        ({"nodes": [{"name": "a", "volumes": ["Data"]}]}, "node a: volumes: 'Data' is not a valid name"),
+        ({"nodes": [{"name": "a", "volumes": "data"}]}, "node a: volumes must be a list of strings"),
     ],
 )
 def test_bad_layouts_are_refused_naming_the_field(data, message):
@@ -77,6 +79,17 @@ def test_multi_network_layout_keeps_node_networks_in_order():
     )
     assert [n.networks for n in lay.nodes] == [["intranet"], ["intranet", "outside"], ["outside"]]
     assert lay.to_dict()["nodes"][1] == {"name": "dmz1", "groups": ["dmz"], "networks": ["intranet", "outside"]}
+
+
+def test_volumes_are_shared_by_the_nodes_that_name_them():
+    lay = layout.parse(
+        "shared",
+        {"nodes": [{"name": "a", "volumes": ["data"]}, {"name": "b", "volumes": ["data", "logs"]}, {"name": "q"}]},
+    )
+    assert lay.volumes == ["data", "logs"]
+    assert [n["volumes"] for n in lay.to_dict()["nodes"][:2]] == [["data"], ["data", "logs"]]
+    # A node without volumes keeps the layout file's shape (no empty field).
+    assert "volumes" not in lay.to_dict()["nodes"][2]
 
 
 def test_a_missing_layout_file_is_named(tmp_path):

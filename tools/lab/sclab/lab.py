@@ -18,6 +18,8 @@ from .system import LabError, lab_lock, log, podman, podman_json, run
 LABEL = network.LABEL
 BOOT_TIMEOUT = 120
 SSH_CONTROL_DIR = paths.RUN / "ssh-cp"
+#: Where a node sees a lab volume it names in the layout.
+VOLUME_DIR = "/srv/lab-volumes"
 
 
 @dataclass
@@ -30,6 +32,9 @@ class Plan:
 
     def container(self, node: str) -> str:
         return f"{self.name}-{node}"
+
+    def volume(self, name: str) -> str:
+        return f"{self.name}-vol-{name}"
 
     def address(self, node_index: int, net: str) -> str:
         return network.node_address(self.subnets[net], node_index)
@@ -51,6 +56,9 @@ def existing_labs() -> list:
     for net in podman_json("network", "ls", "--format", "json"):
         if LABEL in (net.get("labels") or {}):
             found.add(net["labels"][LABEL])
+    for vol in podman_json("volume", "ls", "--format", "json", "--filter", f"label={LABEL}"):
+        found.add((vol.get("Labels") or {}).get(LABEL, ""))
+    found.discard("")
     if paths.LABS.exists():
         found.update(p.name for p in paths.LABS.iterdir() if p.is_dir())
     return sorted(found)
@@ -177,6 +185,9 @@ def up(name: str, layout: Layout, requested: dict, rebuild_image: bool = False) 
             # Before any node starts: nothing may be routed in or out of the lab.
             if network.isolate(plan_.name, net, network.network_name(plan_.name, net)):
                 changes.append(f"isolation rules of {network.network_name(plan_.name, net)}")
+        for vol in plan_.layout.volumes:
+            if _ensure_volume(plan_, vol):
+                changes.append(f"volume {plan_.volume(vol)}")
         hosts = hosts_block(plan_)
         existing = {c["Names"][0]: c for c in _containers_of(plan_.name)}
         wanted = {plan_.container(n.name) for n in plan_.layout.nodes}
@@ -230,12 +241,28 @@ def _ensure_network(plan_: Plan, net: str) -> bool:
     return True
 
 
+def _volumes_of(name: str) -> list:
+    return [v["Name"] for v in podman_json("volume", "ls", "--format", "json", "--filter", f"label={LABEL}={name}")]
+
+
+def _ensure_volume(plan_: Plan, vol: str) -> bool:
+    if plan_.volume(vol) in _volumes_of(plan_.name):
+        return False
+    podman("volume", "create", "--label", f"{LABEL}={plan_.name}", plan_.volume(vol))
+    return True
+
+
 def _create_node(plan_: Plan, index: int, ref: str, hosts: str, pubkey: str) -> None:
     node = plan_.layout.nodes[index]
     ctr = plan_.container(node.name)
     nets = []
     for net in node.networks:
         nets += ["--network", f"{network.network_name(plan_.name, net)}:ip={plan_.address(index, net)},alias={node.name}"]
+    # One directory seen by every node that names the volume: what a shared disk is to
+    # a cluster (the cluster, not the lab, keeps two nodes from using it at once).
+    mounts = []
+    for vol in node.volumes:
+        mounts += ["--volume", f"{plan_.volume(vol)}:{VOLUME_DIR}/{vol}"]
     podman(
         "create", "--name", ctr, "--hostname", node.name,
         "--label", f"{LABEL}={plan_.name}", "--label", f"{LABEL}.node={node.name}",
@@ -243,7 +270,7 @@ def _create_node(plan_: Plan, index: int, ref: str, hosts: str, pubkey: str) -> 
         # 226/NAMESPACE otherwise, and DRBD/VIP tooling wants the capabilities.
         "--privileged", "--systemd", "always", "--shm-size", "512m",
         "--stop-timeout", "10",
-        *nets, ref,
+        *nets, *mounts, ref,
     )
     primary_net = node.networks[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -488,6 +515,7 @@ def down(name: str) -> dict:
         addresses = [a for c in containers for a in _node_addresses(c["Id"])]
         steps = [(f"node {c['Names'][0]}", lambda c=c: _remove_container(c["Id"])) for c in containers]
         steps += [(f"network {n}", lambda n=n: podman("network", "rm", "-f", n)) for n in nets]
+        steps += [(f"volume {v}", lambda v=v: podman("volume", "rm", "-f", v)) for v in _volumes_of(name)]
         for what, step in steps:
             try:
                 step()
@@ -512,6 +540,7 @@ def leftovers_of(name: str, gateways: list, container_names: list) -> list:
     forwarder processes."""
     found = [f"container {c['Names'][0]}" for c in _containers_of(name)]
     found += [f"network {n}" for n in network.lab_networks(name)]
+    found += [f"volume {v}" for v in _volumes_of(name)]
     found += [f"firewall rule {r}" for r in network.isolation_rules(name)]
     markers = [f"-n {ctr} " for ctr in container_names] + [f"bind={gw}," for gw in gateways]
     for line in run(["ps", "-eo", "pid=,args="]).stdout.splitlines():

@@ -8,6 +8,9 @@ A layout is a YAML (or JSON) file::
       - name: node1
         groups: [nodes]
         networks: [lan]        # optional; default: every network of the layout
+        volumes: [data]        # optional; a lab volume shared by every node naming
+                               # it, at /srv/lab-volumes/NAME (a stand-in for a
+                               # shared disk where the container kernel has no DRBD)
     scalable:                  # optional; lets `lab up --nodes N` resize the layout
       prefix: node
       min: 1
@@ -42,6 +45,7 @@ class Node:
     name: str
     groups: list
     networks: list
+    volumes: list = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +54,14 @@ class Layout:
     description: str
     networks: list
     nodes: list = field(default_factory=list)
+
+    @property
+    def volumes(self) -> list:
+        """Every volume some node mounts, in order of appearance."""
+        out: list = []
+        for node in self.nodes:
+            out += [v for v in node.volumes if v not in out]
+        return out
 
     @property
     def groups(self) -> dict:
@@ -64,7 +76,8 @@ class Layout:
         return {
             "description": self.description,
             "networks": list(self.networks),
-            "nodes": [{"name": n.name, "groups": list(n.groups), "networks": list(n.networks)} for n in self.nodes],
+            "nodes": [{"name": n.name, "groups": list(n.groups), "networks": list(n.networks),
+                       **({"volumes": list(n.volumes)} if n.volumes else {})} for n in self.nodes],
         }
 
 
@@ -144,7 +157,7 @@ def parse(name: str, data, nodes: int | None = None) -> Layout:
 def _node(where: str, index: int, raw, networks: list) -> Node:
     if not isinstance(raw, dict) or "name" not in raw:
         raise LayoutError(f"{where}: nodes[{index}] must be a mapping with a name")
-    unknown = set(raw) - {"name", "groups", "networks"}
+    unknown = set(raw) - {"name", "groups", "networks", "volumes"}
     if unknown:
         raise LayoutError(f"{where}: nodes[{index}]: unknown field(s) {', '.join(sorted(unknown))}")
     node_name = raw["name"]
@@ -157,7 +170,8 @@ def _node(where: str, index: int, raw, networks: list) -> Node:
         raise LayoutError(f"{where}: node {node_name} is on network(s) {', '.join(missing)} that the layout does not declare")
     if not node_networks:
         raise LayoutError(f"{where}: node {node_name} must be on at least one network")
-    return Node(name=node_name, groups=groups, networks=node_networks)
+    volumes = _str_list(raw.get("volumes", []), f"{where}: node {node_name}: volumes", NAME_RE)
+    return Node(name=node_name, groups=groups, networks=node_networks, volumes=volumes)
 
 
 def _scaled_nodes(where: str, scalable, count, networks: list) -> list:
