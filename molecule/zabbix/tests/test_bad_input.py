@@ -19,7 +19,7 @@ CASES = [
     (dict(PROXY, zabbix_proxy_psk="a" * 33), "zabbix_proxy_psk 32 to 512 hex digits, an even number (it has 33 characters)"),
     # The argument specification refuses it before the role's own checks.
     (dict(SERVER, zabbix_server_ha_mode="multi-active"),
-     "value of zabbix_server_ha_mode must be one of: native, got: multi-active"),
+     "value of zabbix_server_ha_mode must be one of: native, pacemaker, got: multi-active"),
     # On the server nodes: zdb1's agent reports to its proxy and needs no server list.
     (dict(AGENT, bad_input_group="zabbix_servers", zabbix_agent_servers=[]),
      "zabbix_agent_servers ([]) must list the server nodes"),
