@@ -107,6 +107,16 @@ mkdir -p "${collection}"
         xargs -0 -r cp -P --preserve=mode,links --parents -t "${collection}"
 )
 
+# The collections this one imports from (openstack.cloud's module_utils and doc fragment),
+# beside it in the same collection root, where ansible-test looks for dependencies: the
+# copies bundled in the venv's pinned `ansible` package.
+bundled=$("${python}" -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
+dependencies=(openstack/cloud)
+for dependency in "${dependencies[@]}"; do
+    mkdir -p "${build_root}/ansible_collections/${dependency%/*}"
+    cp -a "${bundled}/${dependency}" "${build_root}/ansible_collections/${dependency}"
+done
+
 # 3. Run the sanity tests.
 #    ANSIBLE_TEST_CONTENT_ROOT pins the content root to the copy. Without it ansible-test walks
 #    up from the working directory, finds /work/main/.git, asks git for the file list of the
