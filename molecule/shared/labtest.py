@@ -131,6 +131,8 @@ def playbook(path, extra, timeout=900, args=()):
     return subprocess.run(
         ["ansible-playbook", "-i", INVENTORY_DIR, str(path), "-e", json.dumps(extra), *args],
         capture_output=True, text=True, env=env, check=False, timeout=timeout, cwd=PROJECT,
+        # Ansible refuses a non-blocking stdin, and a shared one may have been made so.
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -44,7 +44,7 @@ def test_wrong_variables_are_refused_before_any_change(extra, message):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(
         ["ansible-playbook", "-i", INVENTORY_DIR, str(SCENARIO / "bad_input.yml"), "-e", json.dumps(extra)],
-        capture_output=True, text=True, env=env, check=False, timeout=300,
+        capture_output=True, text=True, env=env, check=False, timeout=300, stdin=subprocess.DEVNULL,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
