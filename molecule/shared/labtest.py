@@ -70,7 +70,7 @@ def ssh(name, command, timeout=10):
         ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
          "-o", f"UserKnownHostsFile={LAB_SSH}/known_hosts", "-o", "StrictHostKeyChecking=yes",
          "-i", f"{LAB_SSH}/id_ed25519", f"root@{hostvar(name, 'ansible_host')}", command],
-        capture_output=True, text=True, check=False, timeout=timeout,
+        capture_output=True, text=True, check=False, timeout=timeout, stdin=subprocess.DEVNULL,
     )
 
 
@@ -82,13 +82,14 @@ def kill(name):
 def boot_again():
     """Start the lab's stopped nodes again (a hypervisor restarting the VM)."""
     subprocess.run([str(PROJECT / "lab"), "up", "--name", hostvar(RUNNER.get_hosts("all")[0], "lab_name"),
-                    "--layout-file", str(LAYOUT_FILE)], check=True, capture_output=True, text=True)
+                    "--layout-file", str(LAYOUT_FILE)], check=True, capture_output=True, text=True,
+                   stdin=subprocess.DEVNULL)
 
 
 def _lab_vm(*args):
     lab = hostvar(RUNNER.get_hosts("all")[0], "lab_name")
     subprocess.run([str(PROJECT / "lab"), "vm", *args[:1], "--name", lab, *args[1:]],
-                   check=True, capture_output=True, text=True, timeout=900)
+                   check=True, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
 
 
 def vm_kill(name):

@@ -4,7 +4,8 @@ the object-store service and its endpoints. Idempotent; --check only reports.
 
 Reads a JSON declaration on stdin: {"auth_url", "admin_password", "region", "projects",
 "users": [{user, password, project}], "assignments": [{user, project, role}],
-"service": {name, type, description}, "endpoint_url"}. Prints {"changed": [...]}.
+"service": {name, type, description}, "endpoint_url"} - or "services": [{name, type,
+description, url}] for several. Prints {"changed": [...]}.
 """
 
 import json
@@ -45,18 +46,22 @@ def main(argv):
         if not present:
             act("grant %(role)s on %(project)s to %(user)s" % grant, ks.roles.grant, roles[grant["role"]],
                 user=user, project=project)
-    services = [s for s in ks.services.list() if s.type == spec["service"]["type"]]
-    service = services[0] if services else act("create service " + spec["service"]["name"], ks.services.create,
-                                               name=spec["service"]["name"], type=spec["service"]["type"],
-                                               description=spec["service"]["description"])
-    existing = {e.interface: e for e in ks.endpoints.list(service=service)} if service else {}
-    for interface in ("public", "internal", "admin"):
-        endpoint = existing.get(interface)
-        if endpoint is None:
-            act("create %s endpoint" % interface, ks.endpoints.create, service=service, url=spec["endpoint_url"],
-                interface=interface, region=spec["region"])
-        elif endpoint.url != spec["endpoint_url"]:
-            act("update %s endpoint" % interface, ks.endpoints.update, endpoint, url=spec["endpoint_url"])
+    # One service with "endpoint_url", or several under "services" (each with its url).
+    declared = spec.get("services") or [dict(spec["service"], url=spec["endpoint_url"])]
+    for wanted in declared:
+        services = [s for s in ks.services.list() if s.type == wanted["type"]]
+        service = services[0] if services else act("create service " + wanted["name"], ks.services.create,
+                                                   name=wanted["name"], type=wanted["type"],
+                                                   description=wanted["description"])
+        existing = {e.interface: e for e in ks.endpoints.list(service=service)} if service else {}
+        for interface in ("public", "internal", "admin"):
+            endpoint = existing.get(interface)
+            if endpoint is None:
+                act("create %s %s endpoint" % (wanted["name"], interface), ks.endpoints.create, service=service,
+                    url=wanted["url"], interface=interface, region=spec["region"])
+            elif endpoint.url != wanted["url"]:
+                act("update %s %s endpoint" % (wanted["name"], interface), ks.endpoints.update, endpoint,
+                    url=wanted["url"])
     print(json.dumps({"changed": changed}))
     return 0
 

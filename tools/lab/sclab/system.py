@@ -61,6 +61,9 @@ def run(cmd, *, check=True, capture=True, env=None, input_text=None, timeout=Non
         check=False,
         text=True,
         input=input_text,
+        # Never the caller's stdin: podman may leave it non-blocking, and Ansible runs
+        # sharing it then refuse to start.
+        stdin=subprocess.DEVNULL if input_text is None else None,
         capture_output=capture,
         env=env,
         timeout=timeout,
