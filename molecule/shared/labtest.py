@@ -65,13 +65,23 @@ def in_node(name, command):
 
 
 def ssh(name, command, timeout=10):
-    """One command over ssh with short timeouts, for polling during faults."""
-    return subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
-         "-o", f"UserKnownHostsFile={LAB_SSH}/known_hosts", "-o", "StrictHostKeyChecking=yes",
-         "-i", f"{LAB_SSH}/id_ed25519", f"root@{hostvar(name, 'ansible_host')}", command],
-        capture_output=True, text=True, check=False, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
+    """One command over ssh with short timeouts, for polling during faults.
+
+    A node that is down fails fast (no route, refused). A node that answered the TCP
+    connect but not the banner within the short timeout is up and slow (a loaded
+    machine): that one gets a second try with a patient timeout instead of failing a
+    test about something else."""
+    def attempt(connect_timeout):
+        return subprocess.run(
+            ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
+             "-o", f"UserKnownHostsFile={LAB_SSH}/known_hosts", "-o", "StrictHostKeyChecking=yes",
+             "-i", f"{LAB_SSH}/id_ed25519", f"root@{hostvar(name, 'ansible_host')}", command],
+            capture_output=True, text=True, check=False, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+    result = attempt(2)
+    if result.returncode == 255 and "banner exchange" in result.stderr:
+        result = attempt(max(2, min(15, timeout - 2)))
+    return result
 
 
 def kill(name):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Reference pages from the collection's own declarations, so they cannot drift:
 docs/roles/ROLE.md from each role's meta/argument_specs.yml, docs/modules/MODULE.md
 from each module's DOCUMENTATION/EXAMPLES/RETURN, and docs/reference.md indexing both.
