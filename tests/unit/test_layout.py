@@ -15,11 +15,18 @@ def test_every_shipped_layout_loads_and_names_its_groups():
         assert all(node.networks for node in lay.nodes), name
 
 
-def test_site_layout_has_three_nodes_in_group_nodes():
+def test_site_layout_has_every_group_site_yml_deploys():
     lay = layout.load("site")
-    assert [n.name for n in lay.nodes] == ["node1", "node2", "node3"]
-    assert lay.groups == {"nodes": ["node1", "node2", "node3"]}
-    assert lay.networks == ["lan"]
+    groups = lay.groups
+    for group, count in {"galera_nodes": 2, "galera_arbitrator": 1, "haproxy_nodes": 2, "pacemaker_nodes": 2,
+                         "pacemaker_quorum": 1, "zabbix_servers": 2, "zabbix_web": 2, "zabbix_proxies": 1,
+                         "backup_clients": 1, "object_store": 1, "frt_server": 1, "frt_clients": 2,
+                         "federation_registry": 1, "federation_members": 1}.items():
+        assert len(groups.get(group, [])) == count, (group, groups.get(group))
+    assert sorted(groups["zabbix_agents"]) == sorted(n.name for n in lay.nodes)
+    # Only the DMZ host is on the outside network.
+    assert lay.networks == ["lan", "outside"]
+    assert {n.name: n.networks for n in lay.nodes if n.networks != ["lan"]} == {"dmz1": ["lan", "outside"]}
 
 
 def test_scalable_layout_resizes_within_its_range():

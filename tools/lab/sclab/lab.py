@@ -410,6 +410,8 @@ def inventory(plan_: Plan) -> str:
                 "common_apt_proxy": f"http://{network.gateway(plan_.subnets[primary_net])}:{paths.ACNG_PORT}",
                 "lab_name": plan_.name,
                 "lab_layout": plan_.layout.name,
+                # The checkout that runs the lab: its inventory/lab finds the test keys here.
+                "lab_project": str(paths.PROJECT),
                 "lab_networks": {
                     net: {
                         "subnet": str(subnet),
