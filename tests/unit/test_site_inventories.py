@@ -81,3 +81,12 @@ def test_the_example_keeps_secrets_in_the_vault():
     for name, line in _group_vars_lines("example").items():
         if re.search(r"password|passphrase|secret", name) and not name.endswith("_file"):
             assert "{{ vault_" in line, f"{name} must come from the vault: {line}"
+
+
+def test_the_site_scenario_runs_the_lab_layout():
+    layout = yaml.safe_load((ROOT / "tools" / "lab" / "layouts" / "site.yml").read_text())
+    scenario = yaml.safe_load((ROOT / "molecule" / "site" / "molecule.yml").read_text())
+    as_layout = [{"name": p["name"], "groups": p["groups"], "networks": [n["name"] for n in p["networks"]]}
+                 for p in scenario["platforms"]]
+    assert as_layout == [{"name": n["name"], "groups": n["groups"], "networks": n["networks"]} for n in layout["nodes"]]
+    assert scenario["provisioner"]["playbooks"]["converge"] == "../../playbooks/site.yml"

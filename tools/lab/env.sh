@@ -46,6 +46,9 @@ sclab_env() {
   export PATH="$VENV/bin:$PATH"
   export PYTHONPATH="$PROJECT_DIR/tools/lab${PYTHONPATH:+:$PYTHONPATH}"
   export ANSIBLE_CONFIG="$PROJECT_DIR/ansible.cfg"
+  # The lab's ssh masters in one place the lab CLI cleans up; not in ansible.cfg, which
+  # AWX's execution environments read too (an unprivileged user there cannot use /run).
+  export ANSIBLE_SSH_CONTROL_PATH_DIR=/run/stormclouds-lab/ssh-cp
   export CONTAINERS_CONF="$PROJECT_DIR/tools/lab/podman/containers.conf"
   export CONTAINERS_STORAGE_CONF="$PROJECT_DIR/tools/lab/podman/storage.conf"
 }
