@@ -48,7 +48,7 @@ def main() -> None:
     try:
         for sample in range(args.runs):
             subprocess.run([LAB, "up", "site", "--name", LAB_NAME], capture_output=True, text=True, check=True)
-            cold, _ = playbook("site.yml")
+            cold, _cold_output = playbook("site.yml")
             second, out = playbook("site.yml")
             if changed_hosts(out):
                 sys.exit(f"the second converge changed something: {changed_hosts(out)}")

@@ -527,5 +527,5 @@ def test_a_run_creates_every_object_once_and_a_rerun_changes_nothing(controller)
     proc, output = _run_playbook(*GOOD_VARS, env=env)
     assert proc.returncode == 0, output
     assert _recap(output)["changed"] == 0, output
-    writes = [(m, p) for m, p, _ in controller.requests[before:] if m != "GET"]
+    writes = [(m, p) for m, p, _body in controller.requests[before:] if m != "GET"]
     assert all(m == "POST" and p.endswith("/update/") for m, p in writes), writes
