@@ -61,6 +61,15 @@ def test_every_play_has_a_layer_tag():
         assert play.get("tags"), f"play {play['name']!r} has no tag: --tags could not select its layer"
 
 
+def test_the_report_ends_every_layer_but_not_provision():
+    site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    report = next(entry for entry in site if entry.get("ansible.builtin.import_playbook") == "report.yml")
+    layer_tags = {tag for play in _plays() for tag in play["tags"]}
+    assert layer_tags <= set(report["tags"]), "a one-layer run would end without the report"
+    # provision.yml's `--tags provision` must not reach site.yml's servers.
+    assert "always" not in report["tags"] and "provision" not in report["tags"]
+
+
 def test_the_lab_sets_every_required_variable():
     defined = _group_vars_lines("lab")
     defined = {name for name, line in defined.items() if not line.startswith("#")}
