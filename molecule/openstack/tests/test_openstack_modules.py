@@ -2,7 +2,9 @@
 integration playbook (modules.yml) asserts each step itself; this runs it the way an
 operator runs a playbook and shows its assertions' outcome."""
 
+import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "shared"))
@@ -20,3 +22,69 @@ def test_the_fixture_has_two_zones_of_two_fake_hosts():
     out = labtest.ssh("cloud1", "runuser -u nova -- nova-manage cell_v2 list_hosts", timeout=60).stdout
     for host in ("compute1", "compute2", "compute3", "compute4"):
         assert f" {host} " in out, out
+
+
+def _cloud_env(tmp_path):
+    """An operator's environment: a clouds.yaml naming the lab cloud `scp` (the name the
+    project's inventory file expects) as the fixture's project member."""
+    address = labtest.hostvar("cloud1", "ansible_host")
+    (tmp_path / "clouds.yaml").write_text(json.dumps({"clouds": {"scp": {
+        "auth": {"auth_url": f"http://{address}:5000/v3", "username": "deployer",
+                 "password": "deployer-test-password-4", "project_name": "platform",
+                 "user_domain_name": "Default", "project_domain_name": "Default"},
+        "region_name": "RegionOne", "identity_api_version": 3}}}))
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "OS_"))}
+    env.update(ANSIBLE_CONFIG=str(labtest.PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               OS_CLIENT_CONFIG_FILE=str(tmp_path / "clouds.yaml"), OS_CLOUD="scp")
+    return env
+
+
+def _run(cmd, env, timeout=1200):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=timeout,
+                          cwd=labtest.PROJECT, stdin=subprocess.DEVNULL)
+
+
+def test_provision_places_the_platform_and_the_inventory_groups_it_for_site_yml(tmp_path):
+    env = _cloud_env(tmp_path)
+    unprovision = ["ansible-playbook", str(labtest.SCENARIO / "unprovision.yml")]
+    assert _run(unprovision, env).returncode == 0
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True,
+                   stdin=subprocess.DEVNULL)
+    key = _run(["ansible", "localhost", "-m", "openstack.cloud.keypair", "-a",
+                json.dumps({"name": "provision-test", "public_key": (tmp_path / "key.pub").read_text().strip()})], env)
+    assert key.returncode == 0, key.stdout + key.stderr
+    provision = ["ansible-playbook", "-i", "inventory/openstack/openstack.yml", "playbooks/provision.yml",
+                 "--tags", "provision", "-e", json.dumps({
+                     "provision_cloud": "scp", "provision_image": "fake-image", "provision_network": "provider",
+                     "provision_availability_zones": ["az1", "az2"], "provision_key_name": "provision-test",
+                     "provision_admin_cidr": "198.51.100.0/24",
+                     "provision_flavor_small": "m1.tiny", "provision_flavor_large": "m1.small"})]
+    try:
+        first = _run(provision, env)
+        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+        again = _run(provision, env)
+        assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
+        recap = [line for line in again.stdout.splitlines() if line.startswith("localhost ")]
+        assert recap and "changed=0" in recap[0], again.stdout[-6000:]
+
+        listed = _run(["ansible-inventory", "-i", "inventory/openstack/openstack.yml", "--list"], env)
+        assert listed.returncode == 0, listed.stderr
+        inventory = json.loads(listed.stdout)
+
+        def hosts(group):
+            return sorted(inventory.get(group, {}).get("hosts", []))
+
+        assert hosts("galera_nodes") == ["db-1", "db-2"]
+        assert hosts("galera_arbitrator") == ["quorum-1"]
+        assert hosts("haproxy_nodes") == ["lb-1", "lb-2"]
+        assert hosts("zabbix_servers") == ["zabbix-1", "zabbix-2"]
+        assert hosts("frt_server") == ["dmz-1"]
+        assert len(hosts("zabbix_agents")) == 9
+        meta = inventory["_meta"]["hostvars"]
+        # Reached on their fixed address; each HA pair spread over both zones.
+        assert all(meta[h]["ansible_host"].startswith("192.0.2.") for h in hosts("zabbix_agents"))
+        for group in ("galera_nodes", "haproxy_nodes", "zabbix_servers"):
+            assert sorted(meta[h]["stormclouds_availability_zone"] for h in hosts(group)) == ["az1", "az2"]
+    finally:
+        cleanup = _run(unprovision, env)
+        assert cleanup.returncode == 0, cleanup.stdout[-4000:]
