@@ -11,7 +11,9 @@ sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molec
 import labtest  # noqa: E402
 
 
-def test_the_modules_place_grow_shrink_and_hold_a_vip_against_real_nova_and_neutron():
+def test_the_modules_place_grow_shrink_and_hold_a_vip_against_real_nova_and_neutron(tmp_path):
+    clean = _run(["ansible-playbook", str(labtest.SCENARIO / "unprovision.yml")], _cloud_env(tmp_path))
+    assert clean.returncode == 0, clean.stdout[-4000:]
     run = labtest.playbook(labtest.SCENARIO / "modules.yml", {}, timeout=1200)
     print(run.stdout[-4000:])
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
@@ -77,6 +79,9 @@ def test_provision_places_the_platform_and_the_inventory_groups_it_for_site_yml(
         assert hosts("galera_nodes") == ["db-1", "db-2"]
         assert hosts("galera_arbitrator") == ["quorum-1"]
         assert hosts("haproxy_nodes") == ["lb-1", "lb-2"]
+        # The HAProxy pair is the Pacemaker cluster that moves its VIP, the arbitrator its qnetd.
+        assert hosts("pacemaker_nodes") == ["lb-1", "lb-2"]
+        assert hosts("pacemaker_quorum") == ["quorum-1"]
         assert hosts("zabbix_servers") == ["zabbix-1", "zabbix-2"]
         assert hosts("frt_server") == ["dmz-1"]
         assert len(hosts("zabbix_agents")) == 9
@@ -85,6 +90,8 @@ def test_provision_places_the_platform_and_the_inventory_groups_it_for_site_yml(
         assert all(meta[h]["ansible_host"].startswith("192.0.2.") for h in hosts("zabbix_agents"))
         for group in ("galera_nodes", "haproxy_nodes", "zabbix_servers"):
             assert sorted(meta[h]["stormclouds_availability_zone"] for h in hosts(group)) == ["az1", "az2"]
+        # The arbitrator in the last zone: the zone of a pair's second member, not of both.
+        assert meta["quorum-1"]["stormclouds_availability_zone"] == "az2"
     finally:
         cleanup = _run(unprovision, env)
         assert cleanup.returncode == 0, cleanup.stdout[-4000:]
