@@ -171,7 +171,7 @@ def test_a_rolling_upgrade_keeps_the_database_answering():
     run = operate("rolling_upgrade.yml", {"rolling_upgrade_groups": "galera_nodes,pacemaker_nodes,zabbix_servers"}, timeout=2400)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     # Each node was taken out in turn: every data node, then each HAProxy node in standby.
-    assert run.stdout.count("Put the node in standby") == 2, run.stdout[-3000:]
+    assert run.stdout.count("TASK [Put the node in standby]") == 2, run.stdout[-3000:]
     assert galera_whole()[0], galera_whole()[1]
     with through_the_vip() as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")
