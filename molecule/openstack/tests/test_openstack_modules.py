@@ -10,9 +10,12 @@ import sys
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "shared"))
 import labtest  # noqa: E402
 
+# Removes what either test made; both run it first, so a verify after a failed one starts clean.
+UNPROVISION = ["ansible-playbook", str(labtest.SCENARIO / "unprovision.yml")]
+
 
 def test_the_modules_place_grow_shrink_and_hold_a_vip_against_real_nova_and_neutron(tmp_path):
-    clean = _run(["ansible-playbook", str(labtest.SCENARIO / "unprovision.yml")], _cloud_env(tmp_path))
+    clean = _run(UNPROVISION, _cloud_env(tmp_path))
     assert clean.returncode == 0, clean.stdout[-4000:]
     run = labtest.playbook(labtest.SCENARIO / "modules.yml", {}, timeout=1200)
     print(run.stdout[-4000:])
@@ -48,8 +51,7 @@ def _run(cmd, env, timeout=1200):
 
 def test_provision_places_the_platform_and_the_inventory_groups_it_for_site_yml(tmp_path):
     env = _cloud_env(tmp_path)
-    unprovision = ["ansible-playbook", str(labtest.SCENARIO / "unprovision.yml")]
-    assert _run(unprovision, env).returncode == 0
+    assert _run(UNPROVISION, env).returncode == 0
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True,
                    stdin=subprocess.DEVNULL)
     key = _run(["ansible", "localhost", "-m", "openstack.cloud.keypair", "-a",
@@ -97,5 +99,5 @@ def test_provision_places_the_platform_and_the_inventory_groups_it_for_site_yml(
         # The arbitrator in the last zone: the zone of a pair's second member, not of both.
         assert meta["quorum-1"]["stormclouds_availability_zone"] == "az2"
     finally:
-        cleanup = _run(unprovision, env)
+        cleanup = _run(UNPROVISION, env)
         assert cleanup.returncode == 0, cleanup.stdout[-4000:]
