@@ -1,0 +1,68 @@
+"""bench/site.py reads where an unchanged site.yml run spends its time from the
+profile_tasks lines of the run's output; these tests hold that parser to the format."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+# As ansible-playbook prints it with ansible.posix.profile_tasks: each header is followed
+# by the time the task before it took, the last one by the PLAY RECAP line's.
+OUTPUT = """
+PLAY [Base layer on every node] ************************************************
+
+TASK [Gathering Facts] *********************************************************
+Monday 23 November 2026  16:45:05 +0000 (0:00:00.036)       0:00:00.036 *******
+ok: [db1]
+
+TASK [stormclouds.platform.common : Look up every name] ************************
+Monday 23 November 2026  16:45:10 +0000 (0:00:05.300)       0:00:05.336 *******
+ok: [db1]
+
+PLAY [Galera data nodes] *******************************************************
+
+TASK [stormclouds.platform.galera : Read the installed packages] ***************
+Monday 23 November 2026  16:45:40 +0000 (0:00:29.700)       0:00:35.036 *******
+ok: [db1]
+
+RUNNING HANDLER [stormclouds.platform.galera : Restart] ************************
+Monday 23 November 2026  16:45:44 +0000 (0:00:04.500)       0:00:39.536 *******
+ok: [db1]
+
+PLAY RECAP *********************************************************************
+Monday 23 November 2026  16:46:45 +0000 (0:01:01.250)       0:01:40.786 *******
+db1                        : ok=4    changed=0    unreachable=0    failed=0
+"""
+
+
+def load_bench():
+    # site.py imports its neighbour benchlib; appended, so bench/ shadows no other module.
+    if str(BENCH) not in sys.path:
+        sys.path.append(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_site", BENCH / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_task_gets_the_time_printed_under_the_next_header():
+    tasks = load_bench().task_seconds(OUTPUT)
+    assert tasks == [
+        ("Base layer on every node", "Gathering Facts", 5.3),
+        ("Base layer on every node", "stormclouds.platform.common : Look up every name", 29.7),
+        ("Galera data nodes", "stormclouds.platform.galera : Read the installed packages", 4.5),
+        ("Galera data nodes", "stormclouds.platform.galera : Restart", 61.25),
+    ]
+
+
+def test_the_profile_sums_plays_and_ranks_the_slowest_tasks():
+    profile = load_bench().profile(OUTPUT, slowest=2)
+    assert profile["tasks"] == 4
+    assert profile["seconds_by_play"] == {"Base layer on every node": 35.0, "Galera data nodes": 65.8}
+    assert [task["seconds"] for task in profile["slowest_tasks"]] == [61.2, 29.7]
+
+
+def test_output_without_the_callback_gives_an_empty_profile():
+    profile = load_bench().profile("PLAY [x] ***\n\nTASK [y] ***\nok: [db1]\n\nPLAY RECAP ***\n")
+    assert profile == {"tasks": 1, "seconds_by_play": {"x": 0.0}, "slowest_tasks": [{"task": "y", "play": "x", "seconds": 0.0}]}
