@@ -138,6 +138,23 @@ def test_a_node_that_is_not_synced_is_out_of_service():
                      "HAProxy putting db2 back")
 
 
+def test_the_health_check_is_one_process_that_outlives_a_server_restart():
+    # One answering process with a kept MariaDB connection, not a process per check:
+    # a restarted server breaks that connection, and the next check makes a new one.
+    def main_pid():
+        return labtest.ssh("db2", "systemctl show -p MainPID --value galera-health.service").stdout.strip()
+
+    before = main_pid()
+    assert before not in ("", "0"), "galera-health.service is not running on db2"
+    assert health_check("db2") == 200
+    labtest.ssh("db2", "systemctl restart mariadb", timeout=120)
+    labtest.wait_for(lambda: (health_check("db2") == 200, health_check("db2")), 60,
+                     "db2's health check saying 200 again after its server restarted")
+    assert main_pid() == before
+    labtest.wait_for(lambda: (haproxy_server_state("db2") == "UP", haproxy_server_state("db2")), 30,
+                     "HAProxy putting db2 back")
+
+
 def test_hard_kill_of_the_writer_loses_no_acknowledged_write():
     wait_whole()
     fresh_table("kill_drill")
