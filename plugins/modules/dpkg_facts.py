@@ -23,19 +23,21 @@ description:
   - Changes nothing.
 author:
   - Storm Clouds Platform developers (@stormclouds)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 options: {}
 requirements:
   - dpkg-query (Debian and its derivatives)
 attributes:
   check_mode:
     support: full
-    description: Reads only.
   diff_mode:
     support: none
-    description: Nothing changes, so there is nothing to show.
   facts:
     support: full
-    description: Sets C(ansible_facts.packages).
+  platform:
+    platforms: debian
 """
 
 EXAMPLES = r"""
