@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import LAB, PROJECT, save
+from benchlib import LAB, PROJECT, lab_command, save
 
 LAB_NAME = "b-site"
 
@@ -68,6 +68,46 @@ def profile(stdout, slowest=15):
             "slowest_tasks": [{"task": task, "play": play, "seconds": round(seconds, 1)} for play, task, seconds in top]}
 
 
+def cpu_usage_file(cgroup_lines):
+    """The file counting a process's CPU time, from its /proc/PID/cgroup lines: cgroup v1's
+    cpuacct.usage (ns) or v2's cpu.stat (usage_usec); (path, nanoseconds per unit)."""
+    for line in cgroup_lines:
+        _number, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(","):
+            return f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage", 1
+    for line in cgroup_lines:
+        _number, controllers, path = line.split(":", 2)
+        if controllers == "":
+            return f"/sys/fs/cgroup{path}/cpu.stat", 1000
+    raise ValueError(f"no CPU accounting in {cgroup_lines}")
+
+
+def read_usage(path, unit):
+    with open(path, encoding="ascii") as handle:
+        text = handle.read()
+    if path.endswith("cpu.stat"):
+        text = dict(line.split() for line in text.splitlines())["usage_usec"]
+    return int(text) * unit
+
+
+def cpu_at_rest(seconds=30):
+    """Cores each node of the bench lab uses while nothing is asked of it: the services'
+    own background (health checks, pollers, cluster heartbeats)."""
+    prefix = f"{LAB_NAME}-"
+    names = [name for name in lab_command(["podman", "ps", "--format", "{{.Names}}"]).stdout.split()
+             if name.startswith(prefix)]
+    files = {}
+    for name in names:
+        pid = lab_command(["podman", "inspect", "--format", "{{.State.Pid}}", name]).stdout.strip()
+        with open(f"/proc/{pid}/cgroup", encoding="ascii") as handle:
+            files[name.removeprefix(prefix)] = cpu_usage_file(handle.read().splitlines())
+    before = {node: read_usage(*file) for node, file in files.items()}
+    time.sleep(seconds)
+    after = {node: read_usage(*file) for node, file in files.items()}
+    cores = {node: round((after[node] - before[node]) / 1e9 / seconds, 3) for node in sorted(files)}
+    return {"seconds": seconds, "cores_by_node": cores, "cores": round(sum(cores.values()), 3)}
+
+
 def changed_hosts(stdout):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", stdout, re.M) if int(changed)}
 
@@ -76,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    colds, seconds, drills, profiles = [], [], [], []
+    colds, seconds, drills, profiles, rests = [], [], [], [], []
     subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
     try:
         for sample in range(args.runs):
@@ -85,6 +125,7 @@ def main() -> None:
             second, out = playbook("site.yml")
             if changed_hosts(out):
                 sys.exit(f"the second converge changed something: {changed_hosts(out)}")
+            rests.append(cpu_at_rest())
             with tempfile.TemporaryDirectory() as tmp:
                 results = os.path.join(tmp, "drill.json")
                 playbook("failover_drill.yml", "-e", f"failover_drill_results_file={results}")
@@ -93,7 +134,7 @@ def main() -> None:
             colds.append(cold)
             seconds.append(second)
             profiles.append(profile(out))
-            print(f"sample {sample + 1}: cold {cold:.0f} s, second {second:.0f} s, drill "
+            print(f"sample {sample + 1}: cold {cold:.0f} s, second {second:.0f} s, at rest {rests[-1]['cores']} cores, drill "
                   + ", ".join(f"{s} {d['seconds']} s" for s, d in drills[-1].items()), flush=True)
             subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
     finally:
@@ -110,6 +151,8 @@ def main() -> None:
              "second_to_cold_ratio": round(ratio, 3),
              "ratio_goal": "<= 0.25",
              "ratio_goal_met": ratio <= 0.25,
+             # The lab's own load between runs, of the last sample: what every run shares the machine with.
+             "cpu_at_rest": rests[-1],
              "failover_drill_seconds": drill_medians,
              "failover_drill_samples": drills,
          })

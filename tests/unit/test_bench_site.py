@@ -66,3 +66,24 @@ def test_the_profile_sums_plays_and_ranks_the_slowest_tasks():
 def test_output_without_the_callback_gives_an_empty_profile():
     profile = load_bench().profile("PLAY [x] ***\n\nTASK [y] ***\nok: [db1]\n\nPLAY RECAP ***\n")
     assert profile == {"tasks": 1, "seconds_by_play": {"x": 0.0}, "slowest_tasks": [{"task": "y", "play": "x", "seconds": 0.0}]}
+
+
+def test_cpu_accounting_is_found_in_cgroup_v1_and_v2():
+    bench = load_bench()
+    v1 = ["4:memory:/libpod_parent/libpod-abc", "2:cpuacct:/libpod_parent/libpod-abc", "1:cpu:/libpod_parent/libpod-abc",
+          "0::/"]
+    assert bench.cpu_usage_file(v1) == ("/sys/fs/cgroup/cpuacct/libpod_parent/libpod-abc/cpuacct.usage", 1)
+    v1_joined = ["3:cpu,cpuacct:/machine.slice/libpod-abc.scope", "0::/"]
+    assert bench.cpu_usage_file(v1_joined) == ("/sys/fs/cgroup/cpuacct/machine.slice/libpod-abc.scope/cpuacct.usage", 1)
+    v2 = ["0::/machine.slice/libpod-abc.scope/container"]
+    assert bench.cpu_usage_file(v2) == ("/sys/fs/cgroup/machine.slice/libpod-abc.scope/container/cpu.stat", 1000)
+
+
+def test_cpu_stat_is_read_in_nanoseconds(tmp_path):
+    bench = load_bench()
+    stat = tmp_path / "cpu.stat"
+    stat.write_text("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n")
+    assert bench.read_usage(str(stat), 1000) == 1_500_000
+    usage = tmp_path / "cpuacct.usage"
+    usage.write_text("123456789\n")
+    assert bench.read_usage(str(usage), 1) == 123456789
