@@ -78,7 +78,9 @@ def cpu_usage_file(cgroup_lines):
     for line in cgroup_lines:
         _number, controllers, path = line.split(":", 2)
         if controllers == "":
-            return f"/sys/fs/cgroup{path}/cpu.stat", 1000
+            # The container's systemd (the inspected PID) sits in the init.scope of the
+            # container's cgroup; its services are beside it.
+            return f"/sys/fs/cgroup{path.removesuffix('/init.scope')}/cpu.stat", 1000
     raise ValueError(f"no CPU accounting in {cgroup_lines}")
 
 

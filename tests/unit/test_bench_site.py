@@ -75,8 +75,8 @@ def test_cpu_accounting_is_found_in_cgroup_v1_and_v2():
     assert bench.cpu_usage_file(v1) == ("/sys/fs/cgroup/cpuacct/libpod_parent/libpod-abc/cpuacct.usage", 1)
     v1_joined = ["3:cpu,cpuacct:/machine.slice/libpod-abc.scope", "0::/"]
     assert bench.cpu_usage_file(v1_joined) == ("/sys/fs/cgroup/cpuacct/machine.slice/libpod-abc.scope/cpuacct.usage", 1)
-    v2 = ["0::/machine.slice/libpod-abc.scope/container"]
-    assert bench.cpu_usage_file(v2) == ("/sys/fs/cgroup/machine.slice/libpod-abc.scope/container/cpu.stat", 1000)
+    v2 = ["0::/machine.slice/libpod-abc.scope/init.scope"]
+    assert bench.cpu_usage_file(v2) == ("/sys/fs/cgroup/machine.slice/libpod-abc.scope/cpu.stat", 1000)
 
 
 def test_cpu_stat_is_read_in_nanoseconds(tmp_path):
