@@ -71,12 +71,11 @@ def profile(stdout, slowest=15):
 def cpu_usage_file(cgroup_lines):
     """The file counting a process's CPU time, from its /proc/PID/cgroup lines: cgroup v1's
     cpuacct.usage (ns) or v2's cpu.stat (usage_usec); (path, nanoseconds per unit)."""
-    for line in cgroup_lines:
-        _number, controllers, path = line.split(":", 2)
+    entries = [line.split(":", 2)[1:] for line in cgroup_lines]
+    for controllers, path in entries:
         if "cpuacct" in controllers.split(","):
             return f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage", 1
-    for line in cgroup_lines:
-        _number, controllers, path = line.split(":", 2)
+    for controllers, path in entries:
         if controllers == "":
             # The container's systemd (the inspected PID) sits in the init.scope of the
             # container's cgroup; its services are beside it.
