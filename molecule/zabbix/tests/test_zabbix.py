@@ -172,6 +172,37 @@ def test_a_stale_and_failed_backup_job_raises_problems():
     assert any("no good run for more than 26h" in n for n in names), names
 
 
+def unit_state(host):
+    res = labtest.ssh(host, "systemctl show --property=ActiveState,MainPID,NRestarts zabbix-server")
+    assert res.returncode == 0, res.stderr
+    return dict(line.split("=", 1) for line in res.stdout.split())
+
+
+def test_a_server_that_stops_by_itself_is_started_again():
+    """Zabbix's HA manager stops the server with exit status 0 on a database error (seen
+    when Galera moved its writer under a standby's heartbeat). A clean SIGTERM exit is
+    the same exit as far as systemd can tell; the package's Restart=on-abnormal would
+    leave the node stopped."""
+    nodes = ha_nodes("zbx1")
+    standby = next(n for n in SERVERS if nodes[n] == "standby")
+    before = unit_state(standby)
+    res = labtest.ssh(standby, "systemctl kill --signal=SIGTERM zabbix-server")
+    assert res.returncode == 0, res.stderr
+
+    def started_again():
+        now = unit_state(standby)
+        return (now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
+                and int(now["NRestarts"]) > int(before["NRestarts"])), now
+    labtest.wait_for(started_again, 60, f"zabbix-server on {standby} started again by systemd", interval=1)
+    log = labtest.ssh(standby, "journalctl -u zabbix-server --no-pager -n 20").stdout
+    assert "Scheduled restart job" in log, log
+
+    def standby_again():
+        now = ha_nodes("zbx1")
+        return now.get(standby) == "standby" and sorted(now[n] for n in SERVERS) == ["active", "standby"], now
+    labtest.wait_for(standby_again, 120, f"{standby} standby again", interval=2)
+
+
 def test_killing_the_active_node_hands_over_to_the_standby_and_data_keeps_arriving():
     nodes = ha_nodes("zbx1")
     active = next(n for n in SERVERS if nodes[n] == "active")
