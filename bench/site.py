@@ -2,10 +2,12 @@
 """Benchmark: the whole platform on the lab. Per sample, on fresh nodes: a cold converge
 of playbooks/site.yml (nine nodes, every layer), the second (idempotent) converge of the
 same nodes as a ratio of the cold one (goal <= 25 %), then the failover drill's time per
-service. Side by side in one run, on one machine.
+service: with Ansible's own strategy and with Mitogen's, side by side in one run, on one
+machine.
 
 Run as root from the project (after ./lab setup): .venv/bin/python bench/site.py [--runs N]
-Each sample brings up a fresh lab "b-site" (site layout) and takes it down at the end.
+Each sample of each strategy brings up a fresh lab "b-site" (site layout) and takes it
+down at the end.
 The apt cache is warm after the first sample, as on a developer's machine. Writes
 bench/results/site.json."""
 
@@ -24,14 +26,20 @@ from benchlib import LAB, PROJECT, lab_command, save
 LAB_NAME = "b-site"
 
 
-def playbook(name, *extra):
-    """Run a playbook on the bench lab; (seconds, stdout). Fails loudly."""
+# Ansible's own strategy, then Mitogen's (ANSIBLE_STRATEGY=mitogen_linear, README
+# "Faster runs"): the same playbooks, roles and nodes, side by side in one run.
+STRATEGIES = ("linear", "mitogen_linear")
+
+
+def playbook(name, *extra, strategy="linear"):
+    """Run a playbook on the bench lab with a strategy; (seconds, stdout). Fails loudly."""
+    env = dict(os.environ, ANSIBLE_STRATEGY=strategy)
     started = time.monotonic()
     proc = subprocess.run([LAB, "run", "--name", LAB_NAME, "--", "ansible-playbook", str(PROJECT / "playbooks" / name), *extra],
-                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, cwd=PROJECT)
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, cwd=PROJECT, env=env)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
-        sys.exit(f"{name} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        sys.exit(f"{name} ({strategy}) failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return elapsed, proc.stdout
 
 
@@ -113,51 +121,74 @@ def changed_hosts(stdout):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", stdout, re.M) if int(changed)}
 
 
+def sample(strategy):
+    """One fresh lab: cold converge, unchanged second run, the lab at rest, the drill."""
+    subprocess.run([LAB, "up", "site", "--name", LAB_NAME], capture_output=True, text=True, check=True)
+    try:
+        cold, _cold_output = playbook("site.yml", strategy=strategy)
+        second, out = playbook("site.yml", strategy=strategy)
+        if changed_hosts(out):
+            sys.exit(f"the second converge ({strategy}) changed something: {changed_hosts(out)}")
+        rest = cpu_at_rest()
+        with tempfile.TemporaryDirectory() as tmp:
+            results = os.path.join(tmp, "drill.json")
+            playbook("failover_drill.yml", "-e", f"failover_drill_results_file={results}", strategy=strategy)
+            with open(results, encoding="utf-8") as handle:
+                drill = json.load(handle)
+    finally:
+        subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
+    return {"cold": cold, "second": second, "profile": profile(out), "rest": rest, "drill": drill}
+
+
+def summary(samples):
+    """Medians of one strategy's samples; the profile and the lab at rest of the last."""
+    colds = [s["cold"] for s in samples]
+    seconds = [s["second"] for s in samples]
+    ratio = statistics.median(seconds) / statistics.median(colds)
+    drills = [s["drill"] for s in samples]
+    return {
+        "cold_converge": {"samples": [round(c, 1) for c in colds], "median": round(statistics.median(colds), 1)},
+        "second_converge": {"samples": [round(c, 1) for c in seconds], "median": round(statistics.median(seconds), 1),
+                            "changed": 0,
+                            # What an unchanged run spends its time on.
+                            "profile": samples[-1]["profile"]},
+        "second_to_cold_ratio": round(ratio, 3),
+        "ratio_goal": "<= 0.25",
+        "ratio_goal_met": ratio <= 0.25,
+        # The lab's own load between runs: what every run shares the machine with.
+        "cpu_at_rest": samples[-1]["rest"],
+        "failover_drill_seconds": {service: round(statistics.median(d[service]["seconds"] for d in drills), 1)
+                                   for service in drills[0]},
+        "failover_drill_samples": drills,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="comma-separated Ansible strategies, each measured on its own fresh lab")
     args = parser.parse_args()
-    colds, seconds, drills, profiles, rests = [], [], [], [], []
+    strategies = args.strategies.split(",")
+    samples = {strategy: [] for strategy in strategies}
     subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
-    try:
-        for sample in range(args.runs):
-            subprocess.run([LAB, "up", "site", "--name", LAB_NAME], capture_output=True, text=True, check=True)
-            cold, _cold_output = playbook("site.yml")
-            second, out = playbook("site.yml")
-            if changed_hosts(out):
-                sys.exit(f"the second converge changed something: {changed_hosts(out)}")
-            rests.append(cpu_at_rest())
-            with tempfile.TemporaryDirectory() as tmp:
-                results = os.path.join(tmp, "drill.json")
-                playbook("failover_drill.yml", "-e", f"failover_drill_results_file={results}")
-                with open(results, encoding="utf-8") as handle:
-                    drills.append(json.load(handle))
-            colds.append(cold)
-            seconds.append(second)
-            profiles.append(profile(out))
-            print(f"sample {sample + 1}: cold {cold:.0f} s, second {second:.0f} s, at rest {rests[-1]['cores']} cores, drill "
-                  + ", ".join(f"{s} {d['seconds']} s" for s, d in drills[-1].items()), flush=True)
-            subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
-    finally:
-        subprocess.run([LAB, "down", LAB_NAME], capture_output=True, check=False)
-    ratio = statistics.median(seconds) / statistics.median(colds)
-    drill_medians = {service: round(statistics.median(d[service]["seconds"] for d in drills), 1) for service in drills[0]}
-    save("site", "cold converge of site.yml, whole platform on 9 nodes", "s", colds,
-         f".venv/bin/python bench/site.py --runs {args.runs}",
-         extra={
-             "second_converge": {"samples": [round(s, 1) for s in seconds], "median": round(statistics.median(seconds), 1),
-                                 "changed": 0,
-                                 # Of the last sample: what an unchanged run spends its time on.
-                                 "profile": profiles[-1]},
-             "second_to_cold_ratio": round(ratio, 3),
-             "ratio_goal": "<= 0.25",
-             "ratio_goal_met": ratio <= 0.25,
-             # The lab's own load between runs, of the last sample: what every run shares the machine with.
-             "cpu_at_rest": rests[-1],
-             "failover_drill_seconds": drill_medians,
-             "failover_drill_samples": drills,
-         })
-    print(f"second/cold {ratio:.3f}; drill medians {drill_medians}")
+    # Interleaved, so a machine that slows down over the run weighs on every strategy.
+    for number in range(args.runs):
+        for strategy in strategies:
+            result = sample(strategy)
+            samples[strategy].append(result)
+            print(f"sample {number + 1} {strategy}: cold {result['cold']:.0f} s, second {result['second']:.0f} s "
+                  f"({result['second'] / result['cold']:.3f}), at rest {result['rest']['cores']} cores, drill "
+                  + ", ".join(f"{s} {d['seconds']} s" for s, d in result["drill"].items()), flush=True)
+    by_strategy = {strategy: summary(runs) for strategy, runs in samples.items()}
+    first = by_strategy[strategies[0]]
+    save("site", f"cold converge of site.yml, whole platform on 9 nodes ({strategies[0]} strategy)", "s",
+         first["cold_converge"]["samples"],
+         f".venv/bin/python bench/site.py --runs {args.runs} --strategies {args.strategies}",
+         extra={"by_strategy": by_strategy})
+    for strategy, result in by_strategy.items():
+        print(f"{strategy}: cold {result['cold_converge']['median']} s, second {result['second_converge']['median']} s, "
+              f"second/cold {result['second_to_cold_ratio']}; drill {result['failover_drill_seconds']}")
 
 
 if __name__ == "__main__":

@@ -87,3 +87,18 @@ def test_cpu_stat_is_read_in_nanoseconds(tmp_path):
     usage = tmp_path / "cpuacct.usage"
     usage.write_text("123456789\n")
     assert bench.read_usage(str(usage), 1) == 123456789
+
+
+def test_a_strategy_summary_takes_medians_and_judges_the_ratio_goal():
+    bench = load_bench()
+
+    def run(cold, second, drill):
+        return {"cold": cold, "second": second, "profile": {"tasks": 1}, "rest": {"cores": 0.1},
+                "drill": {"galera": {"seconds": drill}}}
+    result = bench.summary([run(600.0, 120.0, 2.0), run(640.0, 180.0, 4.0), run(620.0, 140.0, 3.0)])
+    assert result["cold_converge"] == {"samples": [600.0, 640.0, 620.0], "median": 620.0}
+    assert result["second_converge"]["median"] == 140.0
+    assert result["second_to_cold_ratio"] == round(140 / 620, 3)
+    assert result["ratio_goal_met"] is True
+    assert result["failover_drill_seconds"] == {"galera": 3.0}
+    assert bench.summary([run(600.0, 200.0, 2.0)])["ratio_goal_met"] is False

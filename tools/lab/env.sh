@@ -51,4 +51,10 @@ sclab_env() {
   export ANSIBLE_SSH_CONTROL_PATH_DIR=/run/stormclouds-lab/ssh-cp
   export CONTAINERS_CONF="$PROJECT_DIR/tools/lab/podman/containers.conf"
   export CONTAINERS_STORAGE_CONF="$PROJECT_DIR/tools/lab/podman/storage.conf"
+  # Mitogen's strategies are found, not chosen: ANSIBLE_STRATEGY=mitogen_linear picks
+  # one (README, "Faster runs"); without it every run uses Ansible's own.
+  local strategies
+  for strategies in "$VENV"/lib/python3*/site-packages/ansible_mitogen/plugins/strategy; do
+    [ -d "$strategies" ] && export ANSIBLE_STRATEGY_PLUGINS="$strategies"
+  done
 }
