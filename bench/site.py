@@ -5,7 +5,8 @@ same nodes as a ratio of the cold one (goal <= 25 %), then the failover drill's 
 service: with Ansible's own strategy and with Mitogen's, side by side in one run, on one
 machine.
 
-Run as root from the project (after ./lab setup): .venv/bin/python bench/site.py [--runs N]
+Run as root from the project (after ./lab setup):
+.venv/bin/python bench/site.py [--runs N] [--strategies linear,mitogen_linear]
 Each sample of each strategy brings up a fresh lab "b-site" (site layout) and takes it
 down at the end.
 The apt cache is warm after the first sample, as on a developer's machine. Writes
